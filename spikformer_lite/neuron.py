@@ -1,0 +1,139 @@
+"""The leaky integrate-and-fire (LIF) neuron, paper eq. 1-3.
+
+For each time step t, with input current X[t]:
+
+    H[t] = V[t-1] + (X[t] - (V[t-1] - V_reset)) / tau        (1) charge
+    S[t] = Θ(H[t] - V_th)                                     (2) fire
+    V[t] = H[t] (1 - S[t]) + V_reset S[t]                     (3) hard reset
+
+Θ is the Heaviside step (1 for arguments >= 0). In the backward pass Θ is
+replaced by the sigmoid surrogate of eq. 20 (alpha = 4).
+
+The state is explicit: every call starts from V[-1] = V_reset and runs all T
+steps, so there is no hidden state to reset between samples.
+
+Two backends compute the same thing:
+- ``"torch"``: the readable reference below, runs on any device;
+- ``"numba"``: fused multi-step forward and backward kernels on CPU tensors
+  (``spikformer_lite/kernels/lif.py``), bit-identical spikes.
+
+Reference: SpikingJelly ``neuron.LIFNode(tau=2., detach_reset=True)``, which
+the tests check against.
+"""
+
+import numpy as np
+import torch
+from torch import nn
+
+from ._checks import check_time_major
+from .surrogate import spike_fn
+
+BACKENDS = ("torch", "numba")
+
+
+def lif_torch(x, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha=4.0):
+    """Reference LIF over a ``(T, ...)`` input. Returns ``(spikes, h)``, both ``(T, ...)``."""
+    v = torch.full_like(x[0], v_reset)
+    spikes, hs = [], []
+    for x_t in x:
+        h = v + (x_t - (v - v_reset)) / tau  # eq. 1
+        s = spike_fn(h - v_threshold, alpha)  # eq. 2
+        s_reset = s.detach() if detach_reset else s
+        v = s_reset * v_reset + (1 - s_reset) * h  # eq. 3
+        spikes.append(s)
+        hs.append(h)
+    return torch.stack(spikes), torch.stack(hs)
+
+
+class _NumbaLIF(torch.autograd.Function):
+    """Autograd wrapper over the fused Numba kernels. H is returned without a gradient."""
+
+    @staticmethod
+    def forward(ctx, x, tau, v_threshold, v_reset, detach_reset, alpha, store_h):
+        from .kernels import lif as kernels
+
+        x_np = x.detach().contiguous().reshape(x.shape[0], -1).numpy()
+        scalar = x_np.dtype.type
+        spikes = np.empty_like(x_np)
+        h = np.empty_like(x_np) if store_h else np.empty((1, 1), x_np.dtype)
+        kernels.lif_forward(x_np, scalar(tau), scalar(v_threshold), scalar(v_reset), spikes, h, store_h)
+        ctx.save_for_backward(x)
+        ctx.params = (scalar(tau), scalar(v_threshold), scalar(v_reset), scalar(alpha), detach_reset)
+        h_out = torch.from_numpy(h).reshape(x.shape) if store_h else x.new_empty(0)
+        ctx.mark_non_differentiable(h_out)
+        return torch.from_numpy(spikes).reshape(x.shape), h_out
+
+    @staticmethod
+    def backward(ctx, grad_spikes, _grad_h):
+        from .kernels import lif as kernels
+
+        (x,) = ctx.saved_tensors
+        tau, v_threshold, v_reset, alpha, detach_reset = ctx.params
+        x_np = x.detach().contiguous().reshape(x.shape[0], -1).numpy()
+        g_np = grad_spikes.contiguous().reshape(x_np.shape).numpy()
+        grad_x = np.empty_like(x_np)
+        kernels.lif_backward(x_np, g_np, tau, v_threshold, v_reset, alpha, detach_reset, grad_x)
+        return torch.from_numpy(grad_x).reshape(x.shape), None, None, None, None, None, None
+
+
+def lif_numba(x, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha=4.0, store_h=True):
+    """Numba LIF on a CPU float32/float64 ``(T, ...)`` tensor. Returns ``(spikes, h)``.
+
+    ``h`` is empty when ``store_h`` is False, and never carries a gradient.
+    """
+    if x.device.type != "cpu":
+        raise ValueError(
+            f"backend='numba' runs on CPU tensors, got a tensor on {x.device}; "
+            "use backend='torch' for GPU tensors"
+        )
+    if x.dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"backend='numba' needs float32 or float64 input, got {x.dtype}; use backend='torch'")
+    return _NumbaLIF.apply(x, tau, v_threshold, v_reset, detach_reset, alpha, store_h)
+
+
+def lif(x, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha=4.0, backend="torch", return_h=False):
+    """Multi-step LIF (eq. 1-3) over ``x`` of shape ``(T, ...)``.
+
+    Returns the binary spikes ``S`` of the same shape, or ``(S, H)`` with the
+    charged membrane potential ``H[t]`` (eq. 1) when ``return_h`` is True.
+    """
+    check_time_major(x)
+    if tau <= 1.0:
+        raise ValueError(f"tau must be > 1 (the membrane must not over-correct), got {tau}")
+    if backend == "torch":
+        s, h = lif_torch(x, tau, v_threshold, v_reset, detach_reset, alpha)
+    elif backend == "numba":
+        s, h = lif_numba(x, tau, v_threshold, v_reset, detach_reset, alpha, store_h=return_h)
+    else:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    return (s, h) if return_h else s
+
+
+class LIF(nn.Module):
+    """Multi-step LIF neuron layer (paper eq. 1-3, surrogate eq. 20).
+
+    Input ``(T, ...)`` of any trailing shape; output binary spikes of the same
+    shape. ``forward(x, return_h=True)`` also returns the membrane potential
+    trace H[t]. Every call starts from ``v_reset``: there is nothing to reset.
+    """
+
+    def __init__(self, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha=4.0, backend="torch"):
+        super().__init__()
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if tau <= 1.0:
+            raise ValueError(f"tau must be > 1, got {tau}")
+        self.tau = float(tau)
+        self.v_threshold = float(v_threshold)
+        self.v_reset = float(v_reset)
+        self.detach_reset = bool(detach_reset)
+        self.alpha = float(alpha)
+        self.backend = backend
+
+    def forward(self, x, return_h=False):
+        return lif(x, self.tau, self.v_threshold, self.v_reset, self.detach_reset, self.alpha,
+                   self.backend, return_h)
+
+    def extra_repr(self):
+        return (f"tau={self.tau}, v_threshold={self.v_threshold}, v_reset={self.v_reset}, "
+                f"detach_reset={self.detach_reset}, alpha={self.alpha}, backend={self.backend!r}")
