@@ -1,0 +1,63 @@
+"""Book hygiene: notebooks are stored without outputs, and _toc.yml lists exactly the notebooks in book/."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "book").rglob("*.ipynb"))
+NOTEBOOKS = [p for p in NOTEBOOKS if ".ipynb_checkpoints" not in p.parts]
+
+
+def toc_files():
+    """Every ``file:`` entry of _toc.yml (the root included), as paths relative to the repo root."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(node["file"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk({k: v for k, v in toc.items() if k != "root"})
+    return files
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS, "book/ holds no notebooks"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_stored_without_outputs(path):
+    nb = json.loads(path.read_text())
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] == "code":
+            assert cell.get("outputs") == [], f"{path.name} cell {i} has outputs: strip them before committing"
+            assert cell.get("execution_count") is None, f"{path.name} cell {i} has an execution count"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_defines_no_model_code(path):
+    """Model code lives in spikformer_lite; a notebook that subclasses nn.Module has drifted."""
+    nb = json.loads(path.read_text())
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "code":
+            source = "".join(cell["source"])
+            assert "nn.Module)" not in source and "@njit" not in source, f"{path.name} defines model code"
+
+
+def test_toc_lists_every_notebook_and_nothing_else():
+    listed = set()
+    for entry in toc_files():
+        matches = [p for p in (ROOT / f"{entry}{ext}" for ext in ("", ".ipynb", ".md")) if p.is_file()]
+        assert matches, f"_toc.yml lists {entry!r}, which does not exist"
+        listed.add(matches[0].resolve())
+    on_disk = {p.resolve() for p in NOTEBOOKS}
+    assert on_disk - listed == set(), f"notebooks missing from _toc.yml: {sorted(on_disk - listed)}"
