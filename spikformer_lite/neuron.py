@@ -21,6 +21,8 @@ Reference: SpikingJelly ``neuron.LIFNode(tau=2., detach_reset=True)``, which
 the tests check against.
 """
 
+import math
+
 import numpy as np
 import torch
 from torch import nn
@@ -56,9 +58,11 @@ class _NumbaLIF(torch.autograd.Function):
         scalar = x_np.dtype.type
         spikes = np.empty_like(x_np)
         h = np.empty_like(x_np) if store_h else np.empty((1, 1), x_np.dtype)
-        kernels.lif_forward(x_np, scalar(tau), scalar(v_threshold), scalar(v_reset), spikes, h, store_h)
+        # 1/tau is exact only for a power of two: then the kernels multiply instead of divide.
+        tau_args = (scalar(tau), scalar(1.0 / tau), math.frexp(tau)[0] == 0.5)
+        kernels.lif_forward(x_np, *tau_args, scalar(v_threshold), scalar(v_reset), spikes, h, store_h)
         ctx.save_for_backward(x)
-        ctx.params = (scalar(tau), scalar(v_threshold), scalar(v_reset), scalar(alpha), detach_reset)
+        ctx.params = (tau_args, scalar(v_threshold), scalar(v_reset), scalar(alpha), detach_reset)
         h_out = torch.from_numpy(h).reshape(x.shape) if store_h else x.new_empty(0)
         ctx.mark_non_differentiable(h_out)
         return torch.from_numpy(spikes).reshape(x.shape), h_out
@@ -68,11 +72,11 @@ class _NumbaLIF(torch.autograd.Function):
         from .kernels import lif as kernels
 
         (x,) = ctx.saved_tensors
-        tau, v_threshold, v_reset, alpha, detach_reset = ctx.params
+        tau_args, v_threshold, v_reset, alpha, detach_reset = ctx.params
         x_np = x.detach().contiguous().reshape(x.shape[0], -1).numpy()
         g_np = grad_spikes.contiguous().reshape(x_np.shape).numpy()
         grad_x = np.empty_like(x_np)
-        kernels.lif_backward(x_np, g_np, tau, v_threshold, v_reset, alpha, detach_reset, grad_x)
+        kernels.lif_backward(x_np, g_np, *tau_args, v_threshold, v_reset, alpha, detach_reset, grad_x)
         return torch.from_numpy(grad_x).reshape(x.shape), None, None, None, None, None, None
 
 

@@ -117,7 +117,7 @@ def test_numba_surrogate_kernel_matches_float64():
 
     h = np.linspace(-40, 40, 20001, dtype=np.float32)
     out = np.empty_like(h)
-    sigmoid_grad(h, np.float32(1.0), np.float32(4.0), out)
+    sigmoid_grad(h, np.float32(1.0), np.float32(4.0), out, np.empty(h.size, np.int32))
     ref = sl.sigmoid_surrogate_grad(torch.from_numpy(h).double() - 1.0, 4.0).numpy()
     np.testing.assert_allclose(out, ref, rtol=0, atol=1e-6 * ref.max())
     assert np.all(np.isfinite(out)) and np.all(out >= 0)

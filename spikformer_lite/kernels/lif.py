@@ -13,8 +13,11 @@ backward.
 
 Arithmetic is written in the same order as the torch reference and as
 SpikingJelly (``h = v + (x - (v - v_reset)) / tau``) so that spikes are
-bit-identical. All scalars arrive already cast to the array's dtype, so float32
-inputs are computed in float32, also with ``NUMBA_DISABLE_JIT=1``.
+bit-identical. One exception keeps that promise: when tau is a power of two
+(Spikformer's tau = 2), ``d / tau`` and ``d * (1 / tau)`` are the same IEEE
+result, and a multiplication is cheaper than a vector division. All scalars
+arrive already cast to the array's dtype, so float32 inputs are computed in
+float32, also with ``NUMBA_DISABLE_JIT=1``.
 """
 
 import numpy as np
@@ -33,40 +36,41 @@ _LN2_LO = -2.12194440e-4
 _LOG2E = 1.44269504088896341
 
 
-def sigmoid_grad(h, v_threshold, alpha, out):
+def sigmoid_grad(h, v_threshold, alpha, out, scratch):
     """out = d/dh sigmoid(alpha (h - V_th)) = alpha s (1 - s)  (eq. 20), elementwise on 1-D arrays.
 
-    Inside Numba kernels this dispatches on dtype (below): float32 uses the
-    vectorisable exp, float64 uses np.exp. Called from Python it does the same.
+    ``scratch`` is an int32 work array at least as long as ``h``. Inside Numba
+    kernels this dispatches on dtype (below): float32 uses the vectorisable
+    exp, float64 uses np.exp. Called from Python it does the same.
     """
     if h.dtype == np.float32:
-        _sigmoid_grad_f32(h, v_threshold, alpha, out)
+        _sigmoid_grad_f32(h, v_threshold, alpha, out, scratch)
     else:
-        _sigmoid_grad_exact(h, v_threshold, alpha, out)
+        _sigmoid_grad_exact(h, v_threshold, alpha, out, scratch)
 
 
 @overload(sigmoid_grad)
-def _sigmoid_grad_overload(h, v_threshold, alpha, out):
+def _sigmoid_grad_overload(h, v_threshold, alpha, out, scratch):
     if h.dtype == types.float32:
         return _sigmoid_grad_f32
     return _sigmoid_grad_exact
 
 
-def _sigmoid_grad_exact(h, v_threshold, alpha, out):
+def _sigmoid_grad_exact(h, v_threshold, alpha, out, scratch):
     one = h.dtype.type(1)
     for j in range(h.shape[0]):
         s = one / (one + np.exp(-(alpha * (h[j] - v_threshold))))
         out[j] = (one - s) * s * alpha
 
 
-def _sigmoid_grad_f32(h, v_threshold, alpha, out):
+def _sigmoid_grad_f32(h, v_threshold, alpha, out, scratch):
     f = np.float32
     p0, p1, p2, p3, p4, p5 = f(_EXP_P[0]), f(_EXP_P[1]), f(_EXP_P[2]), f(_EXP_P[3]), f(_EXP_P[4]), f(_EXP_P[5])
     ln2_hi, ln2_lo, log2e = f(_LN2_HI), f(_LN2_LO), f(_LOG2E)
     one, half = f(1), f(0.5)
     n = h.shape[0]
     # 2^k is built from its bit pattern: an int32 buffer seen as float32.
-    scale_bits = np.empty(n, dtype=np.int32)
+    scale_bits = scratch[:n]
     scale = scale_bits.view(np.float32)
     for j in range(n):
         z = -(alpha * (h[j] - v_threshold))
@@ -85,9 +89,19 @@ def _sigmoid_grad_f32(h, v_threshold, alpha, out):
         out[j] = alpha * e / (d * d)
 
 
+@njit(inline="always")
+def _charge(v, x, tau, inv_tau, tau_is_pow2, v_reset):
+    """Eq. 1: H = V + (X - (V - V_reset)) / tau, bit-identical to the division."""
+    d = x - (v - v_reset)
+    return v + (d * inv_tau if tau_is_pow2 else d / tau)
+
+
 @njit(parallel=True, cache=True)
-def lif_forward(x, tau, v_threshold, v_reset, spikes, h_out, store_h):
-    """Fill ``spikes`` (and ``h_out`` if ``store_h``) from input current ``x``."""
+def lif_forward(x, tau, inv_tau, tau_is_pow2, v_threshold, v_reset, spikes, h_out, store_h):
+    """Fill ``spikes`` (and ``h_out`` if ``store_h``) from input current ``x``.
+
+    ``inv_tau`` is ``1 / tau``, used only when ``tau_is_pow2`` (then it is exact).
+    """
     T, M = x.shape
     one = x.dtype.type(1)
     zero = x.dtype.type(0)
@@ -98,8 +112,7 @@ def lif_forward(x, tau, v_threshold, v_reset, spikes, h_out, store_h):
         v = np.full(hi - lo, v_reset, dtype=x.dtype)
         for t in range(T):
             for i in range(lo, hi):
-                vi = v[i - lo]
-                h = vi + (x[t, i] - (vi - v_reset)) / tau  # eq. 1
+                h = _charge(v[i - lo], x[t, i], tau, inv_tau, tau_is_pow2, v_reset)  # eq. 1
                 fired = h >= v_threshold  # eq. 2
                 spikes[t, i] = one if fired else zero
                 v[i - lo] = v_reset if fired else h  # eq. 3 (hard reset)
@@ -108,7 +121,7 @@ def lif_forward(x, tau, v_threshold, v_reset, spikes, h_out, store_h):
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"})
-def lif_backward(x, grad_spikes, tau, v_threshold, v_reset, alpha, detach_reset, grad_x):
+def lif_backward(x, grad_spikes, tau, inv_tau, tau_is_pow2, v_threshold, v_reset, alpha, detach_reset, grad_x):
     """Backpropagation through time for the LIF recursion; fills ``grad_x``.
 
     With g_H the gradient at H[t] and g_V the gradient arriving at V[t]:
@@ -129,15 +142,14 @@ def lif_backward(x, grad_spikes, tau, v_threshold, v_reset, alpha, detach_reset,
         v = np.full(n, v_reset, dtype=x.dtype)
         for t in range(T):  # recompute H for this block
             for j in range(n):
-                vj = v[j]
-                h = vj + (x[t, lo + j] - (vj - v_reset)) / tau
+                h = _charge(v[j], x[t, lo + j], tau, inv_tau, tau_is_pow2, v_reset)
                 h_buf[t, j] = h
                 v[j] = v_reset if h >= v_threshold else h
-        inv_tau = one / tau
         carry = np.zeros(n, dtype=x.dtype)  # gradient arriving at V[t]
         sg_buf = np.empty(n, dtype=x.dtype)
+        scratch = np.empty(n, dtype=np.int32)
         for t in range(T - 1, -1, -1):
-            sigmoid_grad(h_buf[t], v_threshold, alpha, sg_buf)
+            sigmoid_grad(h_buf[t], v_threshold, alpha, sg_buf, scratch)
             for j in range(n):
                 h = h_buf[t, j]
                 sg = sg_buf[j]
