@@ -131,6 +131,32 @@ PRESETS = {
 }
 
 
+# Where each variant field's value comes from, for the chapter's spec diff.
+FIELD_SOURCES = {
+    "in_channels": "sec. 4: RGB images; 2 event polarities",
+    "image_size": "sec. 4.1, 4.2; official configs",
+    "T": "Tables 3, 4; official cifar10.yml (4), cifar10dvs/train.py (16)",
+    "encoding": "sec. 3.1 footnote 1: static images repeated T times",
+    "sps_pool": "sec. 4.1 (\"the first two blocks do not contain the max-pooling layer\"); official SPS",
+    "qkv_bias": "official code: nn.Linear (CIFAR) vs Conv1d(bias=False) (DVS, ImageNet)",
+    "scale": "sec. 4.1 (0.125); official cifar10dvs/model.py (0.25)",
+    "scale_after_v": "official cifar10dvs/model.py: (attn @ v) * scale",
+    "qk_pool": "appendix C.1 (DVS128 Gesture only)",
+    "num_heads": "official configs; sec. 4.2 (8 and 16 heads for the DVS sets)",
+    "num_classes": "the data sets",
+    "embed_dim": "Tables 2-4 (Spikformer-L-D)",
+    "depth": "Tables 2-4 (Spikformer-L-D)",
+}
+
+
+def preset_diff(a, b):
+    """Fields whose values differ between presets ``a`` and ``b``: a list of dicts for a table."""
+    ca, cb = get_config(a), get_config(b)
+    return [dict(field=f.name, **{a: getattr(ca, f.name), b: getattr(cb, f.name)},
+                 source=FIELD_SOURCES.get(f.name, ""))
+            for f in fields(SpikformerConfig) if getattr(ca, f.name) != getattr(cb, f.name)]
+
+
 def list_models():
     """Names of the paper's models, for ``create_model``."""
     return list(PRESETS)

@@ -12,6 +12,9 @@ from the layer's input inside the hook rather than stored by the layer.
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import torch
+from torch import nn
+
 from .neuron import LIF, lif
 
 
@@ -44,3 +47,45 @@ def record_spikes(model, membrane=False):
     finally:
         for handle in handles:
             handle.remove()
+
+
+def trace_shapes(model, x, names):
+    """Run ``model(x)`` and return, for each submodule in ``names``, its input and output shapes.
+
+    Returns a list of ``(name, input_shape, output_shape)`` in call order.
+    """
+    rows = []
+
+    def hook(name):
+        def store(module, inputs, output):
+            out = output[0] if isinstance(output, tuple) else output
+            rows.append((name, tuple(inputs[0].shape), tuple(out.shape)))
+        return store
+
+    handles = [model.get_submodule(n).register_forward_hook(hook(n)) for n in names]
+    try:
+        model(x)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return rows
+
+
+@torch.no_grad()
+def calibrate_batchnorm(model, x):
+    """Set every BatchNorm's running statistics to those of one forward pass over ``x``.
+
+    An untrained model's BatchNorm layers start at mean 0, variance 1, whatever the
+    data; after this, eval mode normalises as training mode would on ``x``. Useful to
+    look at the spikes of an untrained network. Returns the model, in eval mode.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average: after one pass, exactly the batch statistics
+    model.train()
+    model(x)
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    return model.eval()

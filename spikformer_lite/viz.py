@@ -170,3 +170,140 @@ def surrogate_figure(alpha=4.0, x_range=3.0):
     fig.update_xaxes(title_text="x = H - V_th")
     fig.update_layout(height=330, margin=dict(l=50, r=20, t=60, b=40), legend=dict(orientation="h", y=-0.25))
     return fig
+
+
+# ---------------------------------------------------------------- images and spike maps (SPS chapter)
+
+def _np(x):
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def image_figure(image, title="", height=260):
+    """An (H, W, 3) uint8 image."""
+    fig = go.Figure(go.Image(z=_np(image)))
+    fig.update_layout(height=height, width=height, margin=dict(l=10, r=10, t=40, b=10), title=title)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return fig
+
+
+def _spike_heatmap(z, showscale=False, zmax=1, colorscale="Greys"):
+    return go.Heatmap(z=z, zmin=0, zmax=zmax, colorscale=colorscale, showscale=showscale,
+                      hovertemplate="x=%{x} y=%{y}: %{z}<extra></extra>")
+
+
+def spike_maps_figure(spikes, title="", channels=16, cols=8, height=None):
+    """A grid of binary spike maps, one per channel, from a (C, H, W) tensor."""
+    s = _np(spikes)[:channels]
+    rows = (len(s) + cols - 1) // cols
+    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.01, vertical_spacing=0.04,
+                        subplot_titles=[f"ch {c}" for c in range(len(s))])
+    for c, z in enumerate(s):
+        fig.add_trace(_spike_heatmap(z), row=c // cols + 1, col=c % cols + 1)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    fig.update_annotations(font_size=10)
+    fig.update_layout(height=height or 130 * rows + 60, margin=dict(l=10, r=10, t=50, b=10), title=title)
+    return fig
+
+
+def stage_slider_figure(stage_spikes, names, channels=16, height=330):
+    """Kernel-free: the spike map of channel c at every SPS stage, with a slider over c.
+
+    ``stage_spikes`` is a list of (C_i, H_i, W_i) tensors (one time step, one image).
+    """
+    maps = [_np(s) for s in stage_spikes]
+    channels = min(channels, *(len(m) for m in maps))
+    titles = [f"{n}: {m.shape[0]} ch, {m.shape[1]}x{m.shape[2]}" for n, m in zip(names, maps)]
+    fig = make_subplots(rows=1, cols=len(maps), subplot_titles=titles, horizontal_spacing=0.03)
+    for i, m in enumerate(maps):
+        fig.add_trace(_spike_heatmap(m[0]), row=1, col=i + 1)
+    fig.frames = [go.Frame(name=str(c), data=[_spike_heatmap(m[c]) for m in maps]) for c in range(channels)]
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    fig.update_annotations(font_size=11)
+    steps = [dict(method="animate", label=str(c), args=[[str(c)], dict(mode="immediate", frame=dict(duration=0))])
+             for c in range(channels)]
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=50, b=60),
+                      sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="channel "), pad=dict(t=10))])
+    return fig
+
+
+def bar_figure(labels, values, title="", yaxis="", height=320, text_format=".3f"):
+    """A labelled bar chart (firing rates per layer, and the like)."""
+    values = [float(v) for v in values]
+    fig = go.Figure(go.Bar(x=list(labels), y=values, text=[f"{v:{text_format}}" for v in values],
+                           textposition="outside", marker_color=MEMBRANE_COLOR))
+    fig.update_layout(height=height, margin=dict(l=50, r=20, t=50, b=60), title=title, yaxis_title=yaxis)
+    fig.update_yaxes(range=[0, 1.15 * max(values + [1e-9])])
+    return fig
+
+
+# ---------------------------------------------------------------- attention (SSA chapter)
+
+def heatmaps_figure(maps, titles, height=340, colorscale="Viridis", xlabel="key token", ylabel="query token"):
+    """Several 2-D arrays side by side, each with its own colour bar range."""
+    fig = make_subplots(rows=1, cols=len(maps), subplot_titles=titles, horizontal_spacing=0.08)
+    for i, m in enumerate(maps):
+        z = _np(m)
+        fig.add_trace(go.Heatmap(z=z, colorscale=colorscale, showscale=False,
+                                 hovertemplate=f"{ylabel} %{{y}}, {xlabel} %{{x}}: %{{z:.3g}}<extra></extra>"),
+                      row=1, col=i + 1)
+        fig.update_xaxes(title_text=xlabel, row=1, col=i + 1)
+    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(title_text=ylabel, row=1, col=1)
+    fig.update_layout(height=height, margin=dict(l=60, r=20, t=50, b=50))
+    return fig
+
+
+def attention_slider_figure(attn, heads=(0, 1, 2, 3), height=360):
+    """Kernel-free: attention maps (T, Hd, N, N) of a few heads, with a slider over the time step."""
+    a = _np(attn)
+    zmax = float(a[:, list(heads)].max()) or 1.0
+    fig = make_subplots(rows=1, cols=len(heads), subplot_titles=[f"head {h}" for h in heads],
+                        horizontal_spacing=0.04)
+
+    def traces(t):
+        return [go.Heatmap(z=a[t, h], zmin=0, zmax=zmax, colorscale="Viridis", showscale=i == len(heads) - 1,
+                           hovertemplate="query %{y}, key %{x}: %{z}<extra></extra>") for i, h in enumerate(heads)]
+
+    for i, trace in enumerate(traces(0)):
+        fig.add_trace(trace, row=1, col=i + 1)
+    fig.frames = [go.Frame(name=str(t), data=traces(t)) for t in range(a.shape[0])]
+    steps = [dict(method="animate", label=f"t={t}", args=[[str(t)], dict(mode="immediate", frame=dict(duration=0))])
+             for t in range(a.shape[0])]
+    fig.update_yaxes(autorange="reversed", scaleanchor="x")
+    fig.update_layout(height=height, margin=dict(l=20, r=20, t=50, b=60),
+                      sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="time step "), pad=dict(t=10))])
+    return fig
+
+
+def attention_ops(N, d):
+    """Multiply-accumulate counts of one head's Q K^T V in each order: (QK^T)V and Q(K^T V)."""
+    N = np.asarray(N, dtype=np.int64)
+    return 2 * N * N * d, 2 * N * d * d
+
+
+def ops_figure(d=32, N=None, height=340):
+    """Operation counts of both SSA orders against the number of tokens N (log-log)."""
+    N = np.unique(np.round(np.logspace(0.5, 3.5, 40)).astype(int)) if N is None else np.asarray(N)
+    qk_first, kv_first = attention_ops(N, d)
+    fig = go.Figure([
+        go.Scatter(x=N, y=qk_first, name="(Q Kᵀ) V: 2N²d", line=dict(color=SPIKE_COLOR)),
+        go.Scatter(x=N, y=kv_first, name="Q (Kᵀ V): 2Nd²", line=dict(color=MEMBRANE_COLOR)),
+    ])
+    fig.add_vline(x=d, line=dict(dash="dash", color=INPUT_COLOR), annotation_text=f"N = d = {d}")
+    fig.update_xaxes(type="log", title_text="tokens N")
+    fig.update_yaxes(type="log", title_text="multiply-accumulates per head and time step")
+    fig.update_layout(height=height, margin=dict(l=60, r=20, t=30, b=50), legend=dict(x=0.02, y=0.98))
+    return fig
+
+
+# ---------------------------------------------------------------- tables (full-model chapter)
+
+def markdown_table(rows, columns=None):
+    """A list of dicts as a Markdown table (for IPython.display.Markdown)."""
+    columns = columns or list(rows[0])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
