@@ -5,7 +5,7 @@ notebooks import everything from here; they define no model code of their own.
 """
 
 from .config import PRESETS, SpikformerConfig, get_config, list_models
-from .model import SPS, SSA, Block, Spikformer, count_parameters, create_model, spiking_attention
+from .model import SPS, SSA, Block, Spikformer, count_parameters, create_model, preset_table, spiking_attention
 from .neuron import LIF, lif
 from .probes import calibrate_batchnorm, record_spikes, trace_shapes
 from .surrogate import sigmoid_surrogate_grad, spike_fn
@@ -15,6 +15,6 @@ __version__ = "0.1.0"
 __all__ = [
     "LIF", "lif", "spike_fn", "sigmoid_surrogate_grad",
     "SpikformerConfig", "PRESETS", "get_config", "list_models",
-    "SPS", "SSA", "Block", "Spikformer", "create_model", "count_parameters", "spiking_attention",
+    "SPS", "SSA", "Block", "Spikformer", "create_model", "count_parameters", "preset_table", "spiking_attention",
     "record_spikes", "trace_shapes", "calibrate_batchnorm", "__version__",
 ]

@@ -290,3 +290,21 @@ def create_model(name, **overrides):
 def count_parameters(model):
     """Trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def preset_table():
+    """One row per paper preset: sizes, tokens, T, and parameters, ours next to the paper's."""
+    from .config import PRESETS
+
+    rows = []
+    for name, preset in PRESETS.items():
+        cfg = preset.config
+        with torch.device("meta"):  # count without allocating 66M-parameter models
+            ours = count_parameters(Spikformer(cfg))
+        rows.append(dict(
+            model=name, L=cfg.depth, D=cfg.embed_dim, heads=cfg.num_heads, T=cfg.T,
+            input=f"{cfg.in_channels}×{cfg.image_size}×{cfg.image_size}", tokens=cfg.num_tokens,
+            params_ours=f"{ours / 1e6:.3f}M", params_paper=f"{preset.paper_params_m:.2f}M",
+            difference=f"{(ours - preset.paper_params_m * 1e6) / 1e6:+.3f}M", source=preset.source,
+        ))
+    return rows

@@ -194,7 +194,7 @@ def _spike_heatmap(z, showscale=False, zmax=1, colorscale="Greys"):
 
 def spike_maps_figure(spikes, title="", channels=16, cols=8, height=None):
     """A grid of binary spike maps, one per channel, from a (C, H, W) tensor."""
-    s = _np(spikes)[:channels]
+    s = _np(spikes)[:channels].astype(np.uint8)  # 1 byte per pixel in the figure's JSON
     rows = (len(s) + cols - 1) // cols
     fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.01, vertical_spacing=0.04,
                         subplot_titles=[f"ch {c}" for c in range(len(s))])
@@ -204,6 +204,15 @@ def spike_maps_figure(spikes, title="", channels=16, cols=8, height=None):
     fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
     fig.update_annotations(font_size=10)
     fig.update_layout(height=height or 130 * rows + 60, margin=dict(l=10, r=10, t=50, b=10), title=title)
+    return fig
+
+
+def spike_map_figure(spikes, title="", height=320):
+    """One binary spike map (H, W)."""
+    fig = go.Figure(_spike_heatmap(_np(spikes).astype(np.uint8)))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", visible=False)
+    fig.update_xaxes(visible=False)
+    fig.update_layout(height=height, width=height + 40, margin=dict(l=10, r=10, t=40, b=10), title=title)
     return fig
 
 

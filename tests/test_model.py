@@ -258,3 +258,38 @@ def test_cuda_amp_forward_backward():
     assert torch.isfinite(logits).all()
     logits.float().sum().backward()
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_preset_table_counts_match_built_models():
+    rows = {r["model"]: r for r in sl.preset_table()}
+    assert list(rows) == PRESET_NAMES
+    for name in ("cifar10-4-256", "cifar10dvs-2-256"):
+        assert rows[name]["params_ours"] == f"{sl.count_parameters(sl.create_model(name)) / 1e6:.3f}M"
+    assert rows["imagenet-8-512"]["tokens"] == 196 and rows["dvs128-2-256"]["T"] == 16
+
+
+def test_preset_diff_lists_exactly_the_differing_fields():
+    diff = {r["field"]: r for r in sl.config.preset_diff("cifar10dvs-2-256", "dvs128-2-256")}
+    assert set(diff) == {"num_heads", "num_classes", "qk_pool"}
+    assert diff["qk_pool"]["dvs128-2-256"] is True and "C.1" in diff["qk_pool"]["source"]
+    assert all(r["source"] for r in sl.config.preset_diff("cifar10-4-384", "cifar10dvs-2-256"))
+
+
+def test_trace_shapes_keeps_T_first():
+    model = small("cifar10-4-256").eval()
+    with torch.no_grad():
+        rows = sl.trace_shapes(model, sample_input(model), ["sps", "blocks.0.attn", "head"])
+    assert [r[0] for r in rows] == ["sps", "blocks.0.attn", "head"]
+    assert rows[0][2] == (2, 2, 64, 256) and rows[1][1] == rows[1][2] and rows[2][2] == (2, 10)
+
+
+def test_calibrate_batchnorm_uses_batch_statistics():
+    model = small("cifar10-4-256")
+    x = sample_input(model, B=4)
+    sl.calibrate_batchnorm(model, x)
+    assert not model.training
+    bn = model.sps.stages[0].bn
+    with torch.no_grad():
+        y = model.sps.stages[0].conv(x.flatten(0, 1))
+    torch.testing.assert_close(bn.running_mean, y.mean((0, 2, 3)), rtol=1e-5, atol=1e-6)
+    assert bn.momentum == 0.1  # restored

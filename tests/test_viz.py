@@ -62,3 +62,31 @@ def test_book_renderer_gives_html_without_plotly_js():
     assert "mathjax" not in html.lower()  # the book has its own MathJax
     slider_html = pio.renderers._build_mime_bundle(viz.lif_slider_figure(currents=[1, 2], T=5).to_dict())["text/html"]
     assert "Plotly.animate" not in slider_html  # a slider figure waits for the reader; it does not auto-play
+
+
+def test_spike_and_attention_figures():
+    s = (torch.rand(20, 8, 8) < 0.3).float()
+    fig = viz.spike_maps_figure(s, channels=16)
+    assert len(fig.data) == 16 and np.array_equal(fig.data[3].z, s[3].numpy())
+    stages = [(torch.rand(c, n, n) < 0.3).float() for c, n in ((24, 16), (48, 8))]
+    fig = viz.stage_slider_figure(stages, ["a", "b"], channels=16)
+    assert len(fig.frames) == 16 and np.array_equal(fig.frames[5].data[1].z, stages[1][5].numpy())
+    attn = torch.randint(0, 5, (3, 4, 6, 6)).float()
+    fig = viz.attention_slider_figure(attn, heads=(0, 2))
+    assert [f.name for f in fig.frames] == ["0", "1", "2"]
+    assert np.array_equal(fig.frames[2].data[1].z, attn[2, 2].numpy())
+
+
+def test_attention_ops_and_tables():
+    qk, kv = viz.attention_ops(np.array([64, 196]), 32)
+    assert qk.tolist() == [2 * 64 * 64 * 32, 2 * 196 * 196 * 32] and kv.tolist() == [2 * 64 * 32 * 32, 2 * 196 * 32 * 32]
+    fig = viz.ops_figure(d=32, N=[16, 32, 64])
+    assert list(fig.data[0].y) == list(viz.attention_ops(np.array([16, 32, 64]), 32)[0])
+    table = viz.markdown_table([dict(a=1, b="x"), dict(a=2, b="y")])
+    assert table.splitlines() == ["| a | b |", "|---|---|", "| 1 | x |", "| 2 | y |"]
+
+
+def test_single_spike_map_is_sent_as_bytes():
+    s = (torch.rand(32, 32) < 0.3).float()
+    fig = viz.spike_map_figure(s, "x")
+    assert fig.data[0].z.dtype == np.uint8 and np.array_equal(fig.data[0].z, s.numpy())
