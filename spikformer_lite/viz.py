@@ -175,7 +175,7 @@ def surrogate_figure(alpha=4.0, x_range=3.0):
 # ---------------------------------------------------------------- images and spike maps (SPS chapter)
 
 def _np(x):
-    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    return np.ascontiguousarray(x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x)
 
 
 def image_figure(image, title="", height=260):
@@ -201,9 +201,10 @@ def spike_maps_figure(spikes, title="", channels=16, cols=8, height=None):
     for c, z in enumerate(s):
         fig.add_trace(_spike_heatmap(z), row=c // cols + 1, col=c % cols + 1)
     fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    fig.update_yaxes(visible=False, autorange="reversed")
     fig.update_annotations(font_size=10)
-    fig.update_layout(height=height or 130 * rows + 60, margin=dict(l=10, r=10, t=50, b=10), title=title)
+    fig.update_layout(height=height or 130 * rows + 60, margin=dict(l=10, r=10, t=50, b=10), title=title,
+                      plot_bgcolor="white")
     return fig
 
 
@@ -229,11 +230,11 @@ def stage_slider_figure(stage_spikes, names, channels=16, height=330):
         fig.add_trace(_spike_heatmap(m[0]), row=1, col=i + 1)
     fig.frames = [go.Frame(name=str(c), data=[_spike_heatmap(m[c]) for m in maps]) for c in range(channels)]
     fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, autorange="reversed", scaleanchor="x")
+    fig.update_yaxes(visible=False, autorange="reversed")
     fig.update_annotations(font_size=11)
     steps = [dict(method="animate", label=str(c), args=[[str(c)], dict(mode="immediate", frame=dict(duration=0))])
              for c in range(channels)]
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=50, b=60),
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=50, b=60), plot_bgcolor="white",
                       sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="channel "), pad=dict(t=10))])
     return fig
 
@@ -250,12 +251,13 @@ def bar_figure(labels, values, title="", yaxis="", height=320, text_format=".3f"
 
 # ---------------------------------------------------------------- attention (SSA chapter)
 
-def heatmaps_figure(maps, titles, height=340, colorscale="Viridis", xlabel="key token", ylabel="query token"):
-    """Several 2-D arrays side by side, each with its own colour bar range."""
+def heatmaps_figure(maps, titles, height=340, colorscale="Viridis", xlabel="key token", ylabel="query token",
+                    zmin=None, zmax=None):
+    """Several 2-D arrays side by side, each with its own colour range unless zmin/zmax are given."""
     fig = make_subplots(rows=1, cols=len(maps), subplot_titles=titles, horizontal_spacing=0.08)
     for i, m in enumerate(maps):
         z = _np(m)
-        fig.add_trace(go.Heatmap(z=z, colorscale=colorscale, showscale=False,
+        fig.add_trace(go.Heatmap(z=z, colorscale=colorscale, showscale=False, zmin=zmin, zmax=zmax,
                                  hovertemplate=f"{ylabel} %{{y}}, {xlabel} %{{x}}: %{{z:.3g}}<extra></extra>"),
                       row=1, col=i + 1)
         fig.update_xaxes(title_text=xlabel, row=1, col=i + 1)
@@ -281,7 +283,7 @@ def attention_slider_figure(attn, heads=(0, 1, 2, 3), height=360):
     fig.frames = [go.Frame(name=str(t), data=traces(t)) for t in range(a.shape[0])]
     steps = [dict(method="animate", label=f"t={t}", args=[[str(t)], dict(mode="immediate", frame=dict(duration=0))])
              for t in range(a.shape[0])]
-    fig.update_yaxes(autorange="reversed", scaleanchor="x")
+    fig.update_yaxes(autorange="reversed")
     fig.update_layout(height=height, margin=dict(l=20, r=20, t=50, b=60),
                       sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="time step "), pad=dict(t=10))])
     return fig
@@ -297,11 +299,13 @@ def ops_figure(d=32, N=None, height=340):
     """Operation counts of both SSA orders against the number of tokens N (log-log)."""
     N = np.unique(np.round(np.logspace(0.5, 3.5, 40)).astype(int)) if N is None else np.asarray(N)
     qk_first, kv_first = attention_ops(N, d)
+    y_range = [min(qk_first.min(), kv_first.min()), max(qk_first.max(), kv_first.max())]
     fig = go.Figure([
         go.Scatter(x=N, y=qk_first, name="(Q Kᵀ) V: 2N²d", line=dict(color=SPIKE_COLOR)),
         go.Scatter(x=N, y=kv_first, name="Q (Kᵀ V): 2Nd²", line=dict(color=MEMBRANE_COLOR)),
+        go.Scatter(x=[d, d], y=y_range, mode="lines", name=f"N = d = {d}: equal cost",
+                   line=dict(dash="dash", color=INPUT_COLOR)),
     ])
-    fig.add_vline(x=d, line=dict(dash="dash", color=INPUT_COLOR), annotation_text=f"N = d = {d}")
     fig.update_xaxes(type="log", title_text="tokens N")
     fig.update_yaxes(type="log", title_text="multiply-accumulates per head and time step")
     fig.update_layout(height=height, margin=dict(l=60, r=20, t=30, b=50), legend=dict(x=0.02, y=0.98))
