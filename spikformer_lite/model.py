@@ -169,7 +169,10 @@ class SSA(nn.Module):
         return self.split_heads(q), self.split_heads(k), self.split_heads(v)
 
     def forward(self, x, return_attn=False):
-        check_time_major(x, "SSA input", "(T, B, N, D)")
+        expected = f"(T, B, N, D={self.cfg.embed_dim})"
+        check_time_major(x, "SSA input", expected)
+        if x.dim() != 4 or x.shape[-1] != self.cfg.embed_dim:
+            raise ValueError(f"SSA input must have shape {expected}, got {tuple(x.shape)}")
         T, B, N, D = x.shape
         q, k, v = self.qkv(x)
         cfg = self.cfg

@@ -129,6 +129,13 @@ def test_rejects_mis_shaped_input(name):
 
 # ---------------------------------------------------------------- SSA
 
+def test_ssa_rejects_mis_shaped_tokens():
+    ssa = small("cifar10-4-256").blocks[0].attn
+    with pytest.raises(ValueError, match=r"SSA input must have shape \(T, B, N, D=256\)"):
+        ssa(torch.rand(2, 3, 64, 128))
+    with pytest.raises(ValueError, match="SSA input must have shape"):
+        ssa(torch.rand(6, 64, 256))  # T*B folded
+
 def random_spikes(*shape, p=0.3, seed=0):
     return (torch.rand(*shape, generator=torch.Generator().manual_seed(seed)) < p).float()
 
