@@ -7,7 +7,9 @@ environment variable, ``~/.cache/spikformer_lite``.
 import os
 from pathlib import Path
 
-from .cifar import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, JPEG_SOURCE, cifar10_examples, to_tensor
+from .cifar import (
+    CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, JPEG_SOURCE, ChecksumError, cifar10_examples, download, load_cifar, to_tensor,
+)
 
 DEFAULT_ROOT = Path("~/.cache/spikformer_lite")
 
@@ -17,4 +19,5 @@ def data_root(root=None):
     return Path(root or os.environ.get("SPIKFORMER_DATA") or DEFAULT_ROOT).expanduser()
 
 
-__all__ = ["data_root", "cifar10_examples", "to_tensor", "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "JPEG_SOURCE"]
+__all__ = ["data_root", "cifar10_examples", "to_tensor", "load_cifar", "download", "ChecksumError",
+           "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "JPEG_SOURCE"]

@@ -1,9 +1,21 @@
-"""CIFAR-10 examples from the offline JPEG copy (``<root>/cifar10/cifar10_jpeg.npz``).
+"""CIFAR-10 and CIFAR-100.
 
-That archive holds all 60,000 CIFAR-10 images as the JPEG (quality 75, 4:2:0)
-re-encodings of a public mirror: real images, slightly lossy, so results made
-with them say "CIFAR-10, JPEG re-encoded".
+Two sources, in order of preference:
+- the official "python version" archives, fetched by ``data_scripts/download_cifar.py``
+  into ``<root>/cifar10/`` and ``<root>/cifar100/`` and checked by MD5;
+- for CIFAR-10 only, the offline copy ``<root>/cifar10/cifar10_jpeg.npz``: all 60,000
+  images as JPEG (quality 75, 4:2:0) re-encodings of a public mirror. Real images,
+  slightly lossy, so results made with them say "CIFAR-10, JPEG re-encoded".
+Nothing downloads unless the script is run.
 """
+
+import hashlib
+import os
+import pickle
+import tarfile
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -56,3 +68,153 @@ def to_tensor(images, mean=CIFAR10_MEAN, std=CIFAR10_STD):
 
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255
     return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+
+
+# ---------------------------------------------------------------- full data sets
+
+@dataclass(frozen=True)
+class Archive:
+    filename: str
+    url: str
+    md5: str
+    folder: str  # top-level folder inside the tar file
+
+
+# The official "python version" archives of https://www.cs.toronto.edu/~kriz/cifar.html.
+ARCHIVES = {
+    "cifar10": Archive("cifar-10-python.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+                       "c58f30108f718f92721af3b95e74349a", "cifar-10-batches-py"),
+    "cifar100": Archive("cifar-100-python.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+                        "eb9058c3a382ffc7106e4002c42a8d85", "cifar-100-python"),
+}
+DOWNLOAD_HINT = "python data_scripts/download_cifar.py --dataset {name} --root {root}"
+
+
+@dataclass(frozen=True)
+class CifarData:
+    images: np.ndarray  # uint8 (N, 32, 32, 3)
+    labels: np.ndarray  # int64 (N,)
+    classes: tuple
+    source: str  # which files these came from, for labelling results
+
+
+class ChecksumError(RuntimeError):
+    pass
+
+
+def md5sum(path, chunk=1 << 20):
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(name, root=None, urlretrieve=None):
+    """Download the official archive of ``name`` into ``<root>/<name>/``, checked by MD5. Idempotent.
+
+    Returns the archive's path. A file that is already there and passes the check is kept.
+    """
+    from . import data_root
+
+    archive = _archive(name)
+    folder = data_root(root) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / archive.filename
+    if path.is_file() and md5sum(path) == archive.md5:
+        return path
+    partial = path.with_suffix(path.suffix + ".part")
+    (urlretrieve or urllib.request.urlretrieve)(archive.url, partial)
+    got = md5sum(partial)
+    if got != archive.md5:
+        partial.unlink()
+        raise ChecksumError(f"{archive.filename} downloaded from {archive.url} has MD5 {got}, expected "
+                            f"{archive.md5}; the partial file was removed, try again")
+    partial.replace(path)
+    return path
+
+
+def load_cifar(name="cifar10", split="train", root=None, cache_dir=None):
+    """CIFAR-10 or CIFAR-100 as uint8 arrays, decoded once and cached.
+
+    Uses the official python archive in ``<root>/<name>/`` when present. For
+    CIFAR-10 without it, falls back to the offline JPEG copy
+    ``<root>/cifar10/cifar10_jpeg.npz`` and says so in ``source``. Otherwise
+    raises FileNotFoundError naming the download script.
+    """
+    from . import data_root
+
+    archive = _archive(name)
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    root = data_root(root)
+    official = root / name / archive.filename
+    if official.is_file():
+        source, tag = f"{'CIFAR-10' if name == 'cifar10' else 'CIFAR-100'}, official python archive", "official"
+    elif name == "cifar10" and _jpeg_path(root).is_file():
+        source, tag = JPEG_SOURCE, "jpeg"
+    else:
+        raise FileNotFoundError(f"{name} not found under {root}: expected {official}"
+                                + (f" or {_jpeg_path(root)}" if name == "cifar10" else "")
+                                + f". Run: {DOWNLOAD_HINT.format(name=name, root=root)}")
+    cache = _cache_folder(root, cache_dir) / f"{name}_{split}_{tag}.npz"
+    if cache.is_file():
+        with np.load(cache) as f:
+            return CifarData(f["images"], f["labels"], tuple(f["classes"].tolist()), source)
+    if tag == "official":
+        images, labels, classes = _read_official(official, archive, name, split)
+    else:
+        images, labels, classes = _read_jpeg(root, split)
+    tmp = cache.with_name(cache.stem + ".tmp.npz")
+    np.savez(tmp, images=images, labels=labels, classes=np.array(classes))
+    tmp.replace(cache)  # a cache file is complete or absent
+    return CifarData(images, labels, tuple(classes), source)
+
+
+def _archive(name):
+    if name not in ARCHIVES:
+        raise ValueError(f"unknown CIFAR data set {name!r}; choose one of {sorted(ARCHIVES)}")
+    return ARCHIVES[name]
+
+
+def _cache_folder(root, cache_dir):
+    """``<root>/cache`` when the data root is writable (CI's is not), else ~/.cache/spikformer_lite/cache."""
+    if cache_dir is not None:
+        folder = Path(cache_dir)
+    elif os.access(root, os.W_OK):
+        folder = root / "cache"
+    else:
+        folder = Path("~/.cache/spikformer_lite/cache").expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _read_official(path, archive, name, split):
+    """Read the pickled batches straight out of the tar file (numpy arrays, no code executed but pickle's)."""
+    if name == "cifar10":
+        members = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
+        label_key, meta_name, names_key = b"labels", "batches.meta", b"label_names"
+    else:
+        members = [split]
+        label_key, meta_name, names_key = b"fine_labels", "meta", b"fine_label_names"
+    with tarfile.open(path, "r:gz") as tar:
+        def unpickle(member):
+            return pickle.load(tar.extractfile(f"{archive.folder}/{member}"), encoding="bytes")
+
+        batches = [unpickle(m) for m in members]
+        classes = tuple(c.decode() for c in unpickle(meta_name)[names_key])
+    data = np.concatenate([b[b"data"] for b in batches])  # (N, 3072): 1024 R, 1024 G, 1024 B
+    labels = np.concatenate([np.asarray(b[label_key], np.int64) for b in batches])
+    return np.ascontiguousarray(data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)), labels, classes
+
+
+def _read_jpeg(root, split):
+    from tqdm.auto import tqdm
+    from PIL import Image
+
+    with np.load(_jpeg_path(root)) as archive:
+        buf, offsets, labels = archive[f"{split}_jpeg"].tobytes(), archive[f"{split}_offsets"], archive[f"{split}_labels"]
+    images = np.empty((len(labels), 32, 32, 3), np.uint8)
+    for i in tqdm(range(len(labels)), desc=f"decoding CIFAR-10 {split} JPEGs", leave=False):
+        images[i] = np.asarray(Image.frombytes("RGB", (32, 32), buf[offsets[i]:offsets[i + 1]], "jpeg", "RGB", ""))
+    return images, labels.astype(np.int64), CIFAR10_CLASSES
