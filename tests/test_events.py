@@ -1,0 +1,138 @@
+"""Events: validation, frames (tonic, checked against a naive split_by='number'), N-MNIST, splits, emulator."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from reference import frames_split_by_number
+
+from spikformer_lite.data import emulator
+from spikformer_lite.data.events import (EVENT_DTYPE, FrameCache, class_split, load_nmnist_small, mask_pixels,
+                                         to_frames, validate_events)
+
+ROOT = os.environ.get("SPIKFORMER_DATA")
+needs_nmnist = pytest.mark.skipif(not ROOT or not (Path(ROOT) / "nmnist_small/nmnist_small.npz").is_file(),
+                                  reason="SPIKFORMER_DATA does not hold nmnist_small/nmnist_small.npz")
+
+
+def random_events(n, sensor=(10, 8, 2), seed=0):
+    rng = np.random.default_rng(seed)
+    ev = np.empty(n, EVENT_DTYPE)
+    ev["x"], ev["y"] = rng.integers(0, sensor[0], n), rng.integers(0, sensor[1], n)
+    ev["t"] = np.sort(rng.integers(0, 10_000, n))
+    ev["p"] = rng.integers(0, 2, n).astype(bool)
+    return ev
+
+
+@pytest.mark.parametrize("n, T", [(100, 4), (103, 4), (7, 16), (1, 3), (64, 1)])
+def test_frames_count_every_event_like_split_by_number(n, T):
+    ev = random_events(n)
+    frames = to_frames(ev, (10, 8, 2), T)
+    assert frames.shape == (T, 2, 8, 10) and frames.dtype == np.float32
+    assert frames.sum() == n  # nothing silently dropped (tonic alone drops the N mod T tail)
+    np.testing.assert_array_equal(frames, frames_split_by_number(ev, (10, 8, 2), T))
+
+
+def test_empty_recording_gives_empty_frames():
+    frames = to_frames(np.empty(0, EVENT_DTYPE), (10, 8, 2), 5)
+    assert frames.shape == (5, 2, 8, 10) and frames.sum() == 0
+
+
+@pytest.mark.parametrize("mutate, match", [
+    (lambda e: e.__setitem__("t", e["t"][::-1].copy()), "timestamps must not decrease"),
+    (lambda e: e.__setitem__("x", np.where(np.arange(len(e)) == 3, -1, e["x"])), r"x\[3\] = -1 lies outside"),
+    (lambda e: e.__setitem__("y", np.where(np.arange(len(e)) == 2, 8, e["y"])), r"y\[2\] = 8 lies outside"),
+])
+def test_bad_events_are_rejected(mutate, match):
+    ev = random_events(20)
+    mutate(ev)
+    with pytest.raises(ValueError, match=match):
+        to_frames(ev, (10, 8, 2), 4)
+
+
+def test_missing_field_and_wrong_sensor_are_rejected():
+    ev = random_events(20)
+    no_p = np.empty(20, [("x", "<i2"), ("y", "<i2"), ("t", "<i8")])
+    with pytest.raises(ValueError, match=r"lacks field\(s\) \['p'\]"):
+        validate_events(no_p, (10, 8, 2))
+    with pytest.raises(ValueError, match="outside the sensor"):
+        validate_events(ev, (5, 8, 2))  # a sensor too small for these events
+    with pytest.raises(ValueError, match=r"\(W, H, P\)"):
+        validate_events(ev, (10, 8))
+    with pytest.raises(ValueError, match="structured numpy array"):
+        validate_events(np.zeros((20, 4)), (10, 8, 2))
+
+
+def test_frame_cache_keys_on_parameters(tmp_path):
+    calls = []
+
+    def make():
+        calls.append(1)
+        return np.arange(6.0)
+
+    a = FrameCache(tmp_path, dataset="x", T=4)
+    assert np.array_equal(a.get("train_0", make), np.arange(6.0))
+    assert np.array_equal(FrameCache(tmp_path, T=4, dataset="x").get("train_0", make), np.arange(6.0))
+    FrameCache(tmp_path, dataset="x", T=8).get("train_0", make)
+    assert len(calls) == 2  # computed once per parameter set
+
+
+def test_official_cifar10dvs_split_is_first_90_percent_per_class():
+    labels = np.repeat(np.arange(10), 1000)  # stored class by class, 1,000 each, like CIFAR10-DVS
+    train, test = class_split(labels)
+    assert len(train) == 9000 and len(test) == 1000
+    for c in range(10):
+        assert np.array_equal(test[labels[test] == c], np.arange(c * 1000 + 900, c * 1000 + 1000))
+    assert np.array_equal(class_split(labels)[0], train)  # deterministic
+
+
+@needs_nmnist
+def test_nmnist_subset_frames_and_hot_pixel():
+    samples, labels, sensor = load_nmnist_small("test")
+    assert len(samples) == 100 and sensor == (34, 34, 2) and labels[:5].tolist() == [7, 2, 1, 0, 4]
+    ev = validate_events(samples[0], sensor)
+    frames = to_frames(ev, sensor, 16)
+    assert frames.sum() == len(ev)
+    hot = sum(((s["x"] == 18) & (s["y"] == 30)).sum() > 0 for s in samples)
+    assert hot > 90  # the README's hot pixel fires in nearly every sample
+    masked = mask_pixels(ev, [(18, 30)])
+    assert not ((masked["x"] == 18) & (masked["y"] == 30)).any()
+    assert len(ev) - len(masked) == ((ev["x"] == 18) & (ev["y"] == 30)).sum()
+
+
+# ---------------------------------------------------------------- emulator
+
+def edge_image(W=32, H=16, split=16):
+    img = np.full((H, W), 0.1)
+    img[:, :split] = 0.9  # bright left half, dark right half
+    return img
+
+
+def test_static_image_gives_no_events():
+    ev, sensor = emulator.emulate_events(edge_image(), path=np.zeros((20, 2)))
+    assert len(ev) == 0 and sensor == (32, 16, 2)
+
+
+@pytest.mark.parametrize("dx, column, polarity", [(1.0, 16, True), (-1.0, 15, False)])
+def test_moving_edge_gives_events_at_the_edge_with_the_right_polarity(dx, column, polarity):
+    path = np.array([[0.0, 0.0], [dx, 0.0]])
+    ev, sensor = emulator.emulate_events(edge_image(), path=path, threshold=0.2)
+    validate_events(ev, sensor)
+    assert len(ev) > 0
+    assert set(ev["x"].tolist()) == {column}  # only the pixels the edge crossed
+    assert set(ev["p"].tolist()) == {polarity}  # brighter -> ON, darker -> OFF
+    assert set(ev["y"].tolist()) == set(range(16))
+    # log(0.9 + eps) - log(0.1 + eps) = 2.19: floor(2.19 / 0.2) = 10 events per pixel, capped by the refractory
+    assert len(ev) == 16 * min(10, 5000 // 1000)
+
+
+def test_noise_and_cifar_sized_output():
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    ev, sensor = emulator.emulate_events(image, n_steps=30, scale=4, noise_rate_hz=1.0)
+    assert sensor == (128, 128, 2)
+    validate_events(ev, sensor)
+    assert len(ev) > 1000 and 0.2 < ev["p"].mean() < 0.8
+    quiet, _ = emulator.emulate_events(np.full((8, 8), 0.5), n_steps=30, noise_rate_hz=50.0, seed=3)
+    assert len(quiet) > 0  # a uniform image emits only noise
