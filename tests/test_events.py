@@ -136,3 +136,72 @@ def test_noise_and_cifar_sized_output():
     assert len(ev) > 1000 and 0.2 < ev["p"].mean() < 0.8
     quiet, _ = emulator.emulate_events(np.full((8, 8), 0.5), n_steps=30, noise_rate_hz=50.0, seed=3)
     assert len(quiet) > 0  # a uniform image emits only noise
+
+
+# ---------------------------------------------------------------- DVS128 Gesture through tonic, offline
+
+def write_fake_dvsgesture(root, split="train", n=100, seed=0):
+    """Recordings in tonic's DVSGesture layout: <root>/DVSGesture/ibmGesture<Split>/user<NN>_<light>/<label>.npy,
+    each an int (N, 4) array of x, y, p, t (milliseconds), plus the archive file tonic looks for."""
+    rng = np.random.default_rng(seed)
+    folder = Path(root) / "DVSGesture" / ("ibmGestureTrain" if split == "train" else "ibmGestureTest")
+    written = []
+    for i in range(n):
+        user = folder / f"user{i // 11 + 1:02d}_{['fluorescent', 'led'][i % 2]}"
+        user.mkdir(parents=True, exist_ok=True)
+        m = int(rng.integers(50, 200))
+        ev = np.stack([rng.integers(0, 128, m), rng.integers(0, 128, m), rng.integers(0, 2, m),
+                       np.sort(rng.integers(0, 6000, m))], axis=1)
+        np.save(user / f"{i % 11}.npy", ev)
+        written.append(ev)
+    (folder.parent / f"{folder.name}.tar.gz").write_bytes(b"")  # tonic only checks that it exists
+    return written
+
+
+def test_dvsgesture_frames_from_tonic_layout(tmp_path):
+    from spikformer_lite.data.neuromorphic import EventFrames
+
+    write_fake_dvsgesture(tmp_path, "train")
+    ds = EventFrames("dvsgesture", "train", root=tmp_path, T=4, cache_dir=tmp_path / "cache")
+    assert len(ds) == 100 and ds.sensor_size == (128, 128, 2)
+    frames, label = ds[0]
+    assert frames.shape == (4, 2, 128, 128) and frames.dtype.is_floating_point and 0 <= label < 11
+    events, _ = ds.source[int(ds.indices[0])]
+    assert frames.sum() == len(events)
+    assert len(list((tmp_path / "cache").rglob("*.npy"))) == 1  # cached after the first pass
+    again, _ = ds[0]
+    assert torch_equal(again, frames)
+
+
+def torch_equal(a, b):
+    return bool((a == b).all())
+
+
+def test_missing_dvs_data_names_the_script(tmp_path):
+    from spikformer_lite.data.neuromorphic import EventFrames
+
+    with pytest.raises(FileNotFoundError, match="data_scripts/download_dvs.py --dataset cifar10dvs"):
+        EventFrames("cifar10dvs", root=tmp_path)
+    with pytest.raises(FileNotFoundError, match="ibmGestureTest"):
+        EventFrames("dvsgesture", "test", root=tmp_path)
+
+
+def test_download_dvs_script_with_stubbed_network(tmp_path, monkeypatch):
+    import importlib.util
+
+    import tonic
+
+    downloads = []
+
+    def fake_download(self):  # what tonic would fetch, written locally instead
+        downloads.append(self.filename)
+        write_fake_dvsgesture(Path(self.location_on_system).parent, "train" if self.train else "test")
+
+    monkeypatch.setattr(tonic.datasets.DVSGesture, "download", fake_download)
+    spec = importlib.util.spec_from_file_location("download_dvs", Path(__file__).parents[1] / "data_scripts/download_dvs.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    script.main(["--dataset", "dvsgesture", "--root", str(tmp_path)])
+    assert downloads == ["ibmGestureTrain.tar.gz", "ibmGestureTest.tar.gz"]
+    script.main(["--dataset", "dvsgesture", "--root", str(tmp_path)])
+    assert len(downloads) == 2  # idempotent: present data is not fetched again
