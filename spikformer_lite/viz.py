@@ -320,3 +320,100 @@ def markdown_table(rows, columns=None):
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(str(r[c]) for c in columns) + " |" for r in rows]
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- events (data chapter)
+
+def events_3d_figure(events, title="", max_points=20000, height=480):
+    """Events as points in (x, t, y), ON red and OFF blue; a random subset if there are many."""
+    ev = events
+    if len(ev) > max_points:
+        ev = ev[np.sort(np.random.default_rng(0).choice(len(ev), max_points, replace=False))]
+    fig = go.Figure()
+    for on, color, name in ((True, SPIKE_COLOR, "ON (brighter)"), (False, MEMBRANE_COLOR, "OFF (darker)")):
+        sel = ev[ev["p"] == on]
+        fig.add_trace(go.Scatter3d(x=sel["x"], y=sel["t"] / 1000.0, z=sel["y"], mode="markers", name=name,
+                                   marker=dict(size=1.5, color=color, opacity=0.6)))
+    fig.update_layout(height=height, margin=dict(l=0, r=0, t=40, b=0), title=title,
+                      scene=dict(xaxis_title="x", yaxis_title="t (ms)", zaxis_title="y",
+                                 zaxis=dict(autorange="reversed"), aspectmode="manual",
+                                 aspectratio=dict(x=1, y=2, z=1)))
+    return fig
+
+
+def _signed_frame(frame):
+    """ON minus OFF counts of one (P, H, W) frame (one polarity: the counts)."""
+    f = _np(frame)
+    return f[1] - f[0] if f.shape[0] == 2 else f[0]
+
+
+def _frame_heatmap(frame, zmax, showscale=False):
+    return go.Heatmap(z=_signed_frame(frame), zmin=-zmax, zmax=zmax, colorscale="RdBu_r", showscale=showscale,
+                      hovertemplate="x=%{x} y=%{y}: ON-OFF %{z}<extra></extra>")
+
+
+def frames_figure(frames, title="", height=None, cols=8):
+    """T event frames (T, P, H, W) side by side: red ON, blue OFF (ON minus OFF counts)."""
+    f = _np(frames)
+    zmax = float(np.abs(f[:, -1] - f[:, 0]).max()) or 1.0
+    rows = (len(f) + cols - 1) // cols
+    fig = make_subplots(rows=rows, cols=min(cols, len(f)), subplot_titles=[f"t={t}" for t in range(len(f))],
+                        horizontal_spacing=0.01, vertical_spacing=0.06)
+    for t in range(len(f)):
+        fig.add_trace(_frame_heatmap(f[t], zmax, showscale=t == 0), row=t // cols + 1, col=t % cols + 1)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False, autorange="reversed")
+    fig.update_annotations(font_size=10)
+    fig.update_layout(height=height or 150 * rows + 70, margin=dict(l=10, r=10, t=60, b=10), title=title,
+                      plot_bgcolor="white")
+    return fig
+
+
+def frames_slider_figure(frames, title="", height=380):
+    """Kernel-free: one event frame at a time, with a slider over the time bins."""
+    f = _np(frames)
+    zmax = float(np.abs(f[:, -1] - f[:, 0]).max()) or 1.0
+    fig = go.Figure(_frame_heatmap(f[0], zmax, showscale=True))
+    fig.frames = [go.Frame(name=str(t), data=[_frame_heatmap(f[t], zmax, showscale=True)]) for t in range(len(f))]
+    steps = [dict(method="animate", label=str(t), args=[[str(t)], dict(mode="immediate", frame=dict(duration=0))])
+             for t in range(len(f))]
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", visible=False)
+    fig.update_xaxes(visible=False)
+    fig.update_layout(height=height, width=height, margin=dict(l=10, r=10, t=40, b=60), title=title,
+                      sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="time bin "), pad=dict(t=10))])
+    return fig
+
+
+def emulator_slider_figure(events_by_threshold, sensor_size, height=380):
+    """Kernel-free: accumulated ON-OFF image of emulated events, with a slider over the contrast threshold.
+
+    ``events_by_threshold`` maps threshold -> events.
+    """
+    W, H, _ = sensor_size
+
+    def image(ev):
+        img = np.zeros((H, W))
+        np.add.at(img, (ev["y"], ev["x"]), np.where(ev["p"], 1, -1))
+        return img
+
+    imgs = {c: image(ev) for c, ev in events_by_threshold.items()}
+    zmax = max(float(np.abs(i).max()) for i in imgs.values()) or 1.0
+    names = list(imgs)
+
+    def trace(c):
+        return go.Heatmap(z=imgs[c], zmin=-zmax, zmax=zmax, colorscale="RdBu_r",
+                          hovertemplate="x=%{x} y=%{y}: ON-OFF %{z}<extra></extra>")
+
+    fig = go.Figure(trace(names[0]))
+    fig.frames = [go.Frame(name=f"{c:g}", data=[trace(c)],
+                           layout=dict(title=f"threshold C = {c:g}: {len(events_by_threshold[c]):,} events"))
+                  for c in names]
+    steps = [dict(method="animate", label=f"{c:g}", args=[[f"{c:g}"], dict(mode="immediate", frame=dict(duration=0))])
+             for c in names]
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", visible=False)
+    fig.update_xaxes(visible=False)
+    fig.update_layout(height=height, width=height + 60, margin=dict(l=10, r=10, t=40, b=60),
+                      title=f"threshold C = {names[0]:g}: {len(events_by_threshold[names[0]]):,} events",
+                      sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="contrast threshold C = "),
+                                    pad=dict(t=10))])
+    return fig

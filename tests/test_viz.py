@@ -90,3 +90,21 @@ def test_single_spike_map_is_sent_as_bytes():
     s = (torch.rand(32, 32) < 0.3).float()
     fig = viz.spike_map_figure(s, "x")
     assert fig.data[0].z.dtype == np.uint8 and np.array_equal(fig.data[0].z, s.numpy())
+
+
+def test_event_figures():
+    from spikformer_lite.data.events import EVENT_DTYPE
+
+    ev = np.zeros(6, EVENT_DTYPE)
+    ev["x"], ev["y"], ev["t"], ev["p"] = [0, 1, 2, 3, 4, 5], [5, 4, 3, 2, 1, 0], np.arange(6) * 1000, [1, 0, 1, 1, 0, 1]
+    fig = viz.events_3d_figure(ev)
+    assert len(fig.data[0].x) == 4 and len(fig.data[1].x) == 2  # ON and OFF
+    frames = np.zeros((3, 2, 4, 5), np.float32)
+    frames[1, 1, 2, 3] = 2  # two ON events
+    frames[2, 0, 0, 0] = 1  # one OFF event
+    fig = viz.frames_figure(frames)
+    assert len(fig.data) == 3 and fig.data[1].z[2][3] == 2 and fig.data[2].z[0][0] == -1
+    fig = viz.frames_slider_figure(frames)
+    assert len(fig.frames) == 3 and fig.frames[2].data[0].z[0][0] == -1
+    fig = viz.emulator_slider_figure({0.1: ev, 0.3: ev[:2]}, (6, 6, 2))
+    assert [f.name for f in fig.frames] == ["0.1", "0.3"] and "2 events" in fig.frames[1].layout.title.text

@@ -19,5 +19,24 @@ def data_root(root=None):
     return Path(root or os.environ.get("SPIKFORMER_DATA") or DEFAULT_ROOT).expanduser()
 
 
-__all__ = ["data_root", "cifar10_examples", "to_tensor", "load_cifar", "download", "ChecksumError",
+# Every data set of the paper: where it comes from, its size, and whether this book has it offline.
+DATASET_TABLE = [
+    dict(data="CIFAR-10", kind="static images 32x32", size="50,000 train / 10,000 test", paper="Tables 1, 3, 5",
+         source="official python archive (data_scripts/download_cifar.py)",
+         offline="yes: all 60,000 as JPEG quality-75 re-encodings (results labelled 'CIFAR-10, JPEG re-encoded')"),
+    dict(data="CIFAR-100", kind="static images 32x32", size="50,000 train / 10,000 test", paper="Tables 3, 5",
+         source="official python archive (data_scripts/download_cifar.py)", offline="no"),
+    dict(data="ImageNet-1k", kind="static images 224x224", size="1.28 M train / 50,000 val", paper="Tables 2, 5",
+         source="image-net.org (registration)", offline="no"),
+    dict(data="DVS128 Gesture", kind="events 128x128, 11 gestures", size="1,342 gestures by 29 people (subjects 1-23 train, 24-29 test)",
+         paper="Table 4", source="tonic.datasets.DVSGesture (data_scripts/download_dvs.py)", offline="no"),
+    dict(data="CIFAR10-DVS", kind="events 128x128, 10 classes", size="10,000 recordings (9,000 / 1,000 split)",
+         paper="Tables 1, 4", source="tonic.datasets.CIFAR10DVS (data_scripts/download_dvs.py)",
+         offline="no; a simulated version comes from the emulator (labelled 'simulated')"),
+    dict(data="N-MNIST (subset)", kind="events 34x34, 10 digits", size="1,000 train / 100 test recordings",
+         paper="not in the paper; real event data for demos and tests", source="slayerPytorch example folder",
+         offline="yes"),
+]
+
+__all__ = ["DATASET_TABLE", "data_root", "cifar10_examples", "to_tensor", "load_cifar", "download", "ChecksumError",
            "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "JPEG_SOURCE"]
