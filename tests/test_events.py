@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import fake_data
 from reference import frames_split_by_number
 
 from spikformer_lite.data import emulator
@@ -140,28 +141,10 @@ def test_noise_and_cifar_sized_output():
 
 # ---------------------------------------------------------------- DVS128 Gesture through tonic, offline
 
-def write_fake_dvsgesture(root, split="train", n=100, seed=0):
-    """Recordings in tonic's DVSGesture layout: <root>/DVSGesture/ibmGesture<Split>/user<NN>_<light>/<label>.npy,
-    each an int (N, 4) array of x, y, p, t (milliseconds), plus the archive file tonic looks for."""
-    rng = np.random.default_rng(seed)
-    folder = Path(root) / "DVSGesture" / ("ibmGestureTrain" if split == "train" else "ibmGestureTest")
-    written = []
-    for i in range(n):
-        user = folder / f"user{i // 11 + 1:02d}_{['fluorescent', 'led'][i % 2]}"
-        user.mkdir(parents=True, exist_ok=True)
-        m = int(rng.integers(50, 200))
-        ev = np.stack([rng.integers(0, 128, m), rng.integers(0, 128, m), rng.integers(0, 2, m),
-                       np.sort(rng.integers(0, 6000, m))], axis=1)
-        np.save(user / f"{i % 11}.npy", ev)
-        written.append(ev)
-    (folder.parent / f"{folder.name}.tar.gz").write_bytes(b"")  # tonic only checks that it exists
-    return written
-
-
 def test_dvsgesture_frames_from_tonic_layout(tmp_path):
     from spikformer_lite.data.neuromorphic import EventFrames
 
-    write_fake_dvsgesture(tmp_path, "train")
+    fake_data.write_dvsgesture(tmp_path, "train")
     ds = EventFrames("dvsgesture", "train", root=tmp_path, T=4, cache_dir=tmp_path / "cache")
     assert len(ds) == 100 and ds.sensor_size == (128, 128, 2)
     frames, label = ds[0]
@@ -195,7 +178,7 @@ def test_download_dvs_script_with_stubbed_network(tmp_path, monkeypatch):
 
     def fake_download(self):  # what tonic would fetch, written locally instead
         downloads.append(self.filename)
-        write_fake_dvsgesture(Path(self.location_on_system).parent, "train" if self.train else "test")
+        fake_data.write_dvsgesture(Path(self.location_on_system).parent, "train" if self.train else "test")
 
     monkeypatch.setattr(tonic.datasets.DVSGesture, "download", fake_download)
     spec = importlib.util.spec_from_file_location("download_dvs", Path(__file__).parents[1] / "data_scripts/download_dvs.py")
@@ -205,3 +188,44 @@ def test_download_dvs_script_with_stubbed_network(tmp_path, monkeypatch):
     assert downloads == ["ibmGestureTrain.tar.gz", "ibmGestureTest.tar.gz"]
     script.main(["--dataset", "dvsgesture", "--root", str(tmp_path)])
     assert len(downloads) == 2  # idempotent: present data is not fetched again
+
+
+def test_cifar10dvs_from_aedat4_files_with_the_official_split(tmp_path):
+    pytest.importorskip("aedat")
+    pytest.importorskip("flatbuffers")
+    from spikformer_lite.data.neuromorphic import EventFrames
+
+    written = fake_data.write_cifar10dvs(tmp_path, per_class=100)  # 1,000 files, as tonic requires
+    train = EventFrames("cifar10dvs", "train", root=tmp_path, T=4, cache_dir=tmp_path / "cache")
+    test = EventFrames("cifar10dvs", "test", root=tmp_path, T=4, cache_dir=tmp_path / "cache")
+    assert len(train) == 900 and len(test) == 100
+    assert np.bincount(test.labels).tolist() == [10] * 10
+    # the test set is the last 10% of each class in recording order: files 90..99
+    numbers = sorted(int(Path(test.source.data[i]).stem.split("_")[-1]) for i in test.indices[test.labels == 3])
+    assert numbers == list(range(90, 100))
+    frames, label = test[0]
+    i = int(Path(test.source.data[test.indices[0]]).stem.split("_")[-1])
+    t, x, y, on = written[(label, i)]
+    assert frames.shape == (4, 2, 128, 128) and frames.sum() == len(t)
+    np.testing.assert_array_equal(frames.numpy(), frames_split_by_number(
+        np.rec.fromarrays([x, y, t, on.astype(bool)], names="x,y,t,p"), (128, 128, 2), 4))
+
+
+def test_download_dvs_script_cifar10dvs_with_stubbed_network(tmp_path, monkeypatch):
+    pytest.importorskip("aedat")
+    import importlib.util
+
+    import tonic
+    import tonic.datasets.cifar10dvs as tonic_c10dvs
+
+    calls = []
+    monkeypatch.setattr(tonic.datasets.CIFAR10DVS, "download",
+                        lambda self: calls.append("download") or fake_data.write_cifar10dvs(Path(self.location_on_system).parent))
+    monkeypatch.setattr(tonic_c10dvs, "extract_archive", lambda path: calls.append(Path(path).name))  # the per-class zips
+    spec = importlib.util.spec_from_file_location("download_dvs", Path(__file__).parents[1] / "data_scripts/download_dvs.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    script.main(["--dataset", "cifar10dvs", "--root", str(tmp_path)])
+    assert calls[0] == "download" and calls[1:] == [f"{c}.zip" for c in fake_data.CIFAR10DVS_CLASSES]
+    script.main(["--dataset", "cifar10dvs", "--root", str(tmp_path)])
+    assert calls.count("download") == 1  # present data is not fetched again

@@ -34,13 +34,14 @@ def validate_events(events, sensor_size, name="events"):
     W, H, P = (int(s) for s in sensor_size)
     if len(events) == 0:
         return events
-    dt = np.diff(events["t"])
+    dt = np.diff(events["t"].astype(np.int64))  # int64: tonic's CIFAR10-DVS reader gives uint64 times
     if (dt < 0).any():
         i = int(np.argmax(dt < 0))
         raise ValueError(f"{name}: timestamps must not decrease, but t[{i + 1}] = {events['t'][i + 1]} < "
                          f"t[{i}] = {events['t'][i]}")
     for field, size in (("x", W), ("y", H)):
-        bad = (events[field] < 0) | (events[field] >= size)
+        coord = events[field].astype(np.int64)
+        bad = (coord < 0) | (coord >= size)
         if bad.any():
             i = int(np.argmax(bad))
             raise ValueError(f"{name}: {field}[{i}] = {events[field][i]} lies outside the sensor "

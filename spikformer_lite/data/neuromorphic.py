@@ -8,6 +8,7 @@ otherwise. Frames are T bins of equal event count (``events.to_frames``),
 computed once and cached on disk under a folder keyed by the parameters.
 """
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import torch
 from .events import FrameCache, class_split, to_frames, validate_events
 
 DATASETS = {
-    # name: (tonic class name, folder with the recordings relative to <root>/<class name>, file type, T in the paper)
+    # name: (tonic class name, folder of the recordings under <root>/<class name> per split, file type)
     "dvsgesture": ("DVSGesture", {"train": "ibmGestureTrain", "test": "ibmGestureTest"}, ".npy"),
     "cifar10dvs": ("CIFAR10DVS", {"train": "", "test": ""}, ".aedat4"),
 }
@@ -42,6 +43,12 @@ def tonic_dataset(name, split, root):
     return cls(save_to=str(root))
 
 
+def _number(path):
+    """The last number in a file name, for natural ordering (-1 if none)."""
+    numbers = re.findall(r"\d+", Path(path).stem)
+    return int(numbers[-1]) if numbers else -1
+
+
 class EventFrames(torch.utils.data.Dataset):
     """(frames, label) pairs: frames float32 (T, 2, H, W), T bins of equal event count.
 
@@ -60,8 +67,12 @@ class EventFrames(torch.utils.data.Dataset):
         self.sensor_size = tuple(self.source.sensor_size)
         labels = np.asarray(self.source.targets)
         if name == "cifar10dvs":
-            train, test = class_split(labels)
-            self.indices = train if split == "train" else test
+            # tonic lists a class folder's files in file-system order; the split needs the recording
+            # order, so sort by class, then by the number in the file name (cifar10_cat_123.aedat4).
+            order = np.array(sorted(range(len(labels)), key=lambda i: (labels[i], _number(self.source.data[i]))),
+                             dtype=np.int64)
+            train, test = class_split(labels[order])
+            self.indices = order[train] if split == "train" else order[test]
         else:
             self.indices = np.arange(len(labels))
         self.labels = labels[self.indices]
