@@ -229,3 +229,15 @@ def test_download_dvs_script_cifar10dvs_with_stubbed_network(tmp_path, monkeypat
     assert calls[0] == "download" and calls[1:] == [f"{c}.zip" for c in fake_data.CIFAR10DVS_CLASSES]
     script.main(["--dataset", "cifar10dvs", "--root", str(tmp_path)])
     assert calls.count("download") == 1  # present data is not fetched again
+
+
+def test_denoise_is_optional_and_changes_the_cache_key(tmp_path):
+    from spikformer_lite.data.neuromorphic import EventFrames
+
+    fake_data.write_dvsgesture(tmp_path, "test")
+    plain = EventFrames("dvsgesture", "test", root=tmp_path, T=2, cache_dir=tmp_path / "cache")
+    denoised = EventFrames("dvsgesture", "test", root=tmp_path, T=2, denoise_us=100, cache_dir=tmp_path / "cache")
+    assert plain.cache.folder != denoised.cache.folder
+    events, _ = plain.source[0]
+    assert plain[0][0].sum() == len(events)
+    assert denoised[0][0].sum() < len(events)  # random sparse events are mostly isolated: Denoise drops them
