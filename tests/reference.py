@@ -14,3 +14,15 @@ def frames_split_by_number(events, sensor_size, T):
         for e in events[lo:hi]:
             frames[i, int(e["p"]), e["y"], e["x"]] += 1
     return frames
+
+
+def frames_split_by_time(events, sensor_size, T):
+    """T windows of duration w = (t_last - t_first) // T; events after T*w go to the last frame."""
+    W, H, P = sensor_size
+    t = events["t"].astype(np.int64)
+    w = (t[-1] - t[0]) // T
+    frames = np.zeros((T, P, H, W), np.float32)
+    for e, te in zip(events, t):
+        i = min((te - t[0]) // w, T - 1)
+        frames[i, int(e["p"]), e["y"], e["x"]] += 1
+    return frames

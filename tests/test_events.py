@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import fake_data
-from reference import frames_split_by_number
+from reference import frames_split_by_number, frames_split_by_time
 
 from spikformer_lite.data import emulator
 from spikformer_lite.data.events import (EVENT_DTYPE, FrameCache, class_split, load_nmnist_small, mask_pixels,
@@ -33,6 +33,23 @@ def test_frames_count_every_event_like_split_by_number(n, T):
     assert frames.shape == (T, 2, 8, 10) and frames.dtype == np.float32
     assert frames.sum() == n  # nothing silently dropped (tonic alone drops the N mod T tail)
     np.testing.assert_array_equal(frames, frames_split_by_number(ev, (10, 8, 2), T))
+
+
+@pytest.mark.parametrize("n, T", [(100, 4), (103, 7), (500, 16)])
+def test_time_binning_counts_every_event(n, T):
+    ev = random_events(n)
+    frames = to_frames(ev, (10, 8, 2), T, by="time")
+    assert frames.sum() == n
+    np.testing.assert_array_equal(frames, frames_split_by_time(ev, (10, 8, 2), T))
+
+
+def test_time_binning_needs_a_long_enough_recording():
+    ev = random_events(5)
+    ev["t"] = [0, 1, 1, 2, 2]
+    with pytest.raises(ValueError, match="cannot be cut into 4 time bins"):
+        to_frames(ev, (10, 8, 2), 4, by="time")
+    with pytest.raises(ValueError, match="by must be"):
+        to_frames(ev, (10, 8, 2), 4, by="space")
 
 
 def test_empty_recording_gives_empty_frames():

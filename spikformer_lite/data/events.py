@@ -53,26 +53,39 @@ def validate_events(events, sensor_size, name="events"):
     return events
 
 
-def to_frames(events, sensor_size, T):
-    """Integrate a recording into T frames of (nearly) equal event counts: float32 (T, P, H, W).
+def to_frames(events, sensor_size, T, by="number"):
+    """Integrate a recording into T frames: float32 (T, P, H, W). Every event is counted.
 
-    Frame i holds events [i*k, (i+1)*k) with k = N // T, and the last frame also the
-    N mod T events after them, as SpikingJelly's ``split_by='number'``. The binning is
-    tonic's ``ToFrame(n_event_bins=T)``, which leaves those N mod T events out; they
-    are added back here so that every event is counted. An empty recording gives
-    T empty frames.
+    ``by="number"`` (the paper's): frame i holds events [i*k, (i+1)*k) with k = N // T, and the
+    last frame also the N mod T events after them, as SpikingJelly's ``split_by='number'``.
+    ``by="time"``: T windows of equal duration w = (t_last - t_first) // T, the last one also
+    taking the events after T*w. The binning is tonic's ``ToFrame`` (``n_event_bins`` or
+    ``n_time_bins``), which leaves those last events out; they are added back here. An empty
+    recording gives T empty frames.
     """
     import tonic
 
     validate_events(events, sensor_size)
     if T < 1:
         raise ValueError(f"T must be >= 1, got {T}")
+    if by not in ("number", "time"):
+        raise ValueError(f"by must be 'number' or 'time', got {by!r}")
     W, H, P = (int(s) for s in sensor_size)
     if len(events) == 0:
         return np.zeros((T, P, H, W), np.float32)
-    frames = tonic.transforms.ToFrame(sensor_size=(W, H, P), n_event_bins=T)(events).astype(np.float32)
-    tail = events[(len(events) // T) * T:]
-    np.add.at(frames[-1], (tail["p"].astype(np.int64), tail["y"], tail["x"]), 1)
+    t = events["t"].astype(np.int64)
+    if by == "number":
+        frames = tonic.transforms.ToFrame(sensor_size=(W, H, P), n_event_bins=T)(events)
+        first_left_out = (len(events) // T) * T
+    else:
+        window = (t[-1] - t[0]) // T
+        if window < 1:
+            raise ValueError(f"a recording of {t[-1] - t[0]} us cannot be cut into {T} time bins; use by='number'")
+        frames = tonic.transforms.ToFrame(sensor_size=(W, H, P), n_time_bins=T)(events)
+        first_left_out = int(np.searchsorted(t, t[0] + T * window))
+    frames = frames.astype(np.float32)
+    tail = events[first_left_out:]
+    np.add.at(frames[-1], (tail["p"].astype(np.int64), tail["y"].astype(np.int64), tail["x"].astype(np.int64)), 1)
     return frames
 
 
