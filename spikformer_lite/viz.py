@@ -52,6 +52,13 @@ class _BookRenderer(pio.base_renderers.MimetypeRenderer):
         return {"text/html": html}
 
 
+def _slider_steps(names, labels=None):
+    """Slider steps that jump to the precomputed frame of each name (kernel-free figures)."""
+    return [dict(method="animate", label=label,
+                 args=[[name], dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))])
+            for name, label in zip(names, labels or names)]
+
+
 @dataclass(frozen=True)
 class LIFResponse:
     """One neuron driven by an input current: time, input X[t], potential H[t], spikes S[t]."""
@@ -142,9 +149,7 @@ def lif_slider_figure(currents=None, taus=(1.5, 2.0, 4.0), v_threshold=1.0, T=40
     fig.update_yaxes(title_text="S[t]", row=2, col=1)
 
     fig.frames = [go.Frame(name=f"{c:g}", data=traces) for c, traces in zip(currents, frames)]
-    steps = [dict(method="animate", label=f"{c:g}",
-                  args=[[f"{c:g}"], dict(mode="immediate", frame=dict(duration=0, redraw=True),
-                                         transition=dict(duration=0))]) for c in currents]
+    steps = _slider_steps([f"{c:g}" for c in currents])
     fig.update_layout(
         height=height, margin=dict(l=60, r=20, t=90, b=120),
         legend=dict(orientation="h", yanchor="bottom", y=1.08, x=0),
@@ -192,20 +197,25 @@ def _spike_heatmap(z, showscale=False, zmax=1, colorscale="Greys"):
                       hovertemplate="x=%{x} y=%{y}: %{z}<extra></extra>")
 
 
-def spike_maps_figure(spikes, title="", channels=16, cols=8, height=None):
-    """A grid of binary spike maps, one per channel, from a (C, H, W) tensor."""
-    s = _np(spikes)[:channels].astype(np.uint8)  # 1 byte per pixel in the figure's JSON
-    rows = (len(s) + cols - 1) // cols
-    fig = make_subplots(rows=rows, cols=cols, horizontal_spacing=0.01, vertical_spacing=0.04,
-                        subplot_titles=[f"ch {c}" for c in range(len(s))])
-    for c, z in enumerate(s):
-        fig.add_trace(_spike_heatmap(z), row=c // cols + 1, col=c % cols + 1)
+def _heatmap_grid(traces, titles, cols, title, height, vertical_spacing=0.04, top=50):
+    """Heatmap traces laid out in a grid of small panels without axes."""
+    rows = (len(traces) + cols - 1) // cols
+    fig = make_subplots(rows=rows, cols=min(cols, len(traces)), subplot_titles=titles,
+                        horizontal_spacing=0.01, vertical_spacing=vertical_spacing)
+    for i, trace in enumerate(traces):
+        fig.add_trace(trace, row=i // cols + 1, col=i % cols + 1)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, autorange="reversed")
     fig.update_annotations(font_size=10)
-    fig.update_layout(height=height or 130 * rows + 60, margin=dict(l=10, r=10, t=50, b=10), title=title,
-                      plot_bgcolor="white")
+    fig.update_layout(height=height(rows), margin=dict(l=10, r=10, t=top, b=10), title=title, plot_bgcolor="white")
     return fig
+
+
+def spike_maps_figure(spikes, title="", channels=16, cols=8, height=None):
+    """A grid of binary spike maps, one per channel, from a (C, H, W) tensor."""
+    s = _np(spikes)[:channels].astype(np.uint8)  # 1 byte per pixel in the figure's JSON
+    return _heatmap_grid([_spike_heatmap(z) for z in s], [f"ch {c}" for c in range(len(s))], cols, title,
+                         lambda rows: height or 130 * rows + 60)
 
 
 def spike_map_figure(spikes, title="", height=320):
@@ -232,8 +242,7 @@ def stage_slider_figure(stage_spikes, names, channels=16, height=330):
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, autorange="reversed")
     fig.update_annotations(font_size=11)
-    steps = [dict(method="animate", label=str(c), args=[[str(c)], dict(mode="immediate", frame=dict(duration=0))])
-             for c in range(channels)]
+    steps = _slider_steps([str(c) for c in range(channels)])
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=50, b=60), plot_bgcolor="white",
                       sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="channel "), pad=dict(t=10))])
     return fig
@@ -281,8 +290,7 @@ def attention_slider_figure(attn, heads=(0, 1, 2, 3), height=360):
     for i, trace in enumerate(traces(0)):
         fig.add_trace(trace, row=1, col=i + 1)
     fig.frames = [go.Frame(name=str(t), data=traces(t)) for t in range(a.shape[0])]
-    steps = [dict(method="animate", label=f"t={t}", args=[[str(t)], dict(mode="immediate", frame=dict(duration=0))])
-             for t in range(a.shape[0])]
+    steps = _slider_steps([str(t) for t in range(a.shape[0])], [f"t={t}" for t in range(a.shape[0])])
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(height=height, margin=dict(l=20, r=20, t=50, b=60),
                       sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="time step "), pad=dict(t=10))])
@@ -352,31 +360,27 @@ def _frame_heatmap(frame, zmax, showscale=False):
                       hovertemplate="x=%{x} y=%{y}: ON-OFF %{z}<extra></extra>")
 
 
+def _frames_zmax(frames):
+    """Colour range shared by all frames: the largest ON-OFF count."""
+    return float(np.abs(frames[:, -1] - frames[:, 0]).max()) or 1.0
+
+
 def frames_figure(frames, title="", height=None, cols=8):
     """T event frames (T, P, H, W) side by side: red ON, blue OFF (ON minus OFF counts)."""
     f = _np(frames)
-    zmax = float(np.abs(f[:, -1] - f[:, 0]).max()) or 1.0
-    rows = (len(f) + cols - 1) // cols
-    fig = make_subplots(rows=rows, cols=min(cols, len(f)), subplot_titles=[f"t={t}" for t in range(len(f))],
-                        horizontal_spacing=0.01, vertical_spacing=0.06)
-    for t in range(len(f)):
-        fig.add_trace(_frame_heatmap(f[t], zmax, showscale=t == 0), row=t // cols + 1, col=t % cols + 1)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False, autorange="reversed")
-    fig.update_annotations(font_size=10)
-    fig.update_layout(height=height or 150 * rows + 70, margin=dict(l=10, r=10, t=60, b=10), title=title,
-                      plot_bgcolor="white")
-    return fig
+    zmax = _frames_zmax(f)
+    return _heatmap_grid([_frame_heatmap(f[t], zmax, showscale=t == 0) for t in range(len(f))],
+                         [f"t={t}" for t in range(len(f))], cols, title,
+                         lambda rows: height or 150 * rows + 70, vertical_spacing=0.06, top=60)
 
 
 def frames_slider_figure(frames, title="", height=380):
     """Kernel-free: one event frame at a time, with a slider over the time bins."""
     f = _np(frames)
-    zmax = float(np.abs(f[:, -1] - f[:, 0]).max()) or 1.0
+    zmax = _frames_zmax(f)
     fig = go.Figure(_frame_heatmap(f[0], zmax, showscale=True))
     fig.frames = [go.Frame(name=str(t), data=[_frame_heatmap(f[t], zmax, showscale=True)]) for t in range(len(f))]
-    steps = [dict(method="animate", label=str(t), args=[[str(t)], dict(mode="immediate", frame=dict(duration=0))])
-             for t in range(len(f))]
+    steps = _slider_steps([str(t) for t in range(len(f))])
     fig.update_yaxes(autorange="reversed", scaleanchor="x", visible=False)
     fig.update_xaxes(visible=False)
     fig.update_layout(height=height, width=height, margin=dict(l=10, r=10, t=40, b=60), title=title,
@@ -408,8 +412,7 @@ def emulator_slider_figure(events_by_threshold, sensor_size, height=380):
     fig.frames = [go.Frame(name=f"{c:g}", data=[trace(c)],
                            layout=dict(title=f"threshold C = {c:g}: {len(events_by_threshold[c]):,} events"))
                   for c in names]
-    steps = [dict(method="animate", label=f"{c:g}", args=[[f"{c:g}"], dict(mode="immediate", frame=dict(duration=0))])
-             for c in names]
+    steps = _slider_steps([f"{c:g}" for c in names])
     fig.update_yaxes(autorange="reversed", scaleanchor="x", visible=False)
     fig.update_xaxes(visible=False)
     fig.update_layout(height=height, width=height + 60, margin=dict(l=10, r=10, t=40, b=60),

@@ -35,8 +35,6 @@ def cifar10_examples(indices, split="test", root=None):
     Returns ``(images, labels)``: uint8 ``(n, 32, 32, 3)`` and int64 ``(n,)``.
     The records are sorted by class; ``indices`` index into that order.
     """
-    from PIL import Image
-
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     path = _jpeg_path(root)
@@ -50,11 +48,21 @@ def cifar10_examples(indices, split="test", root=None):
     indices = np.atleast_1d(np.asarray(indices))
     if indices.size and (indices.min() < 0 or indices.max() >= len(labels)):
         raise IndexError(f"indices must be in [0, {len(labels)}) for the {split} split, got {indices.tolist()}")
-    images = np.stack([
-        np.asarray(Image.frombytes("RGB", (32, 32), buf[offsets[i]:offsets[i + 1]].tobytes(), "jpeg", "RGB", ""))
-        for i in indices
-    ]) if indices.size else np.empty((0, 32, 32, 3), np.uint8)
-    return images, labels[indices].astype(np.int64)
+    return _decode_jpegs(buf, offsets, indices), labels[indices].astype(np.int64)
+
+
+def _decode_jpegs(buf, offsets, indices, progress=None):
+    """Decode records ``indices`` of a joined JPEG buffer into uint8 (n, 32, 32, 3).
+
+    Calls Pillow's JPEG decoder directly on each record (no header parsing per file).
+    """
+    from PIL import Image
+
+    buf = buf.tobytes() if isinstance(buf, np.ndarray) else buf
+    images = np.empty((len(indices), 32, 32, 3), np.uint8)
+    for n, i in enumerate(indices if progress is None else progress(indices)):
+        images[n] = np.asarray(Image.frombytes("RGB", (32, 32), buf[offsets[i]:offsets[i + 1]], "jpeg", "RGB", ""))
+    return images
 
 
 # Per-channel statistics of the CIFAR-10 training set, as the official recipe normalises.
@@ -210,11 +218,9 @@ def _read_official(path, archive, name, split):
 
 def _read_jpeg(root, split):
     from tqdm.auto import tqdm
-    from PIL import Image
 
     with np.load(_jpeg_path(root)) as archive:
-        buf, offsets, labels = archive[f"{split}_jpeg"].tobytes(), archive[f"{split}_offsets"], archive[f"{split}_labels"]
-    images = np.empty((len(labels), 32, 32, 3), np.uint8)
-    for i in tqdm(range(len(labels)), desc=f"decoding CIFAR-10 {split} JPEGs", leave=False):
-        images[i] = np.asarray(Image.frombytes("RGB", (32, 32), buf[offsets[i]:offsets[i + 1]], "jpeg", "RGB", ""))
+        buf, offsets, labels = archive[f"{split}_jpeg"], archive[f"{split}_offsets"], archive[f"{split}_labels"]
+    images = _decode_jpegs(buf, offsets, range(len(labels)),
+                           progress=lambda it: tqdm(it, desc=f"decoding CIFAR-10 {split} JPEGs", leave=False))
     return images, labels.astype(np.int64), CIFAR10_CLASSES
