@@ -28,65 +28,87 @@ _BLOCK = 2048
 
 # exp(r) ~ 1 + r + r^2 P(r) on |r| <= ln(2)/2: the classic Cephes expf minimax
 # polynomial (about 1 ulp in float32), with ln 2 split in two for the range
-# reduction. Written as plain loops so that LLVM vectorises it: Numba's own
-# np.exp is a scalar libm call, which made the backward pass 15x slower.
+# reduction.
 _EXP_P = (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1)
 _LN2_HI = 0.693359375
 _LN2_LO = -2.12194440e-4
 _LOG2E = 1.44269504088896341
 
 
-def sigmoid_grad(h, v_threshold, alpha, out, scratch):
-    """out = d/dh sigmoid(alpha (h - V_th)) = alpha s (1 - s)  (eq. 20), elementwise on 1-D arrays.
+def exp_neg_abs(h, v_threshold, alpha, mant, scale_bits):
+    """e = exp(-|alpha (h - V_th)|) elementwise on 1-D arrays, in two factors.
 
-    ``scratch`` is an int32 work array at least as long as ``h``. Inside Numba
-    kernels this dispatches on dtype (below): float32 uses the vectorisable
-    exp, float64 uses np.exp. Called from Python it does the same.
+    ``e[j] = mant[j] * scale_bits[j:j+1].view(float32)``: float32 input gets
+    exp(r) in ``mant`` and 2^k as the bit pattern of a float32 in the int32
+    array ``scale_bits`` (written with integer arithmetic, which is what lets
+    the loop vectorise); float64 input gets np.exp in ``mant`` and a scale of
+    1. Inside Numba kernels this dispatches on dtype (below).
     """
     if h.dtype == np.float32:
-        _sigmoid_grad_f32(h, v_threshold, alpha, out, scratch)
+        _exp_neg_abs_f32(h, v_threshold, alpha, mant, scale_bits)
     else:
-        _sigmoid_grad_exact(h, v_threshold, alpha, out, scratch)
+        _exp_neg_abs_exact(h, v_threshold, alpha, mant, scale_bits)
 
 
-@overload(sigmoid_grad)
-def _sigmoid_grad_overload(h, v_threshold, alpha, out, scratch):
+@overload(exp_neg_abs, jit_options={"error_model": "numpy", "fastmath": {"contract"}})
+def _exp_neg_abs_overload(h, v_threshold, alpha, mant, scale_bits):
     if h.dtype == types.float32:
-        return _sigmoid_grad_f32
-    return _sigmoid_grad_exact
+        return _exp_neg_abs_f32
+    return _exp_neg_abs_exact
 
 
-def _sigmoid_grad_exact(h, v_threshold, alpha, out, scratch):
-    one = h.dtype.type(1)
+_FLOAT32_ONE_BITS = 127 << 23
+
+
+def _exp_neg_abs_exact(h, v_threshold, alpha, mant, scale_bits):
     for j in range(h.shape[0]):
-        s = one / (one + np.exp(-(alpha * (h[j] - v_threshold))))
-        out[j] = (one - s) * s * alpha
+        mant[j] = np.exp(-abs(alpha * (h[j] - v_threshold)))
+        scale_bits[j] = _FLOAT32_ONE_BITS
 
 
-def _sigmoid_grad_f32(h, v_threshold, alpha, out, scratch):
+def _exp_neg_abs_f32(h, v_threshold, alpha, mant, scale_bits):
     f = np.float32
     p0, p1, p2, p3, p4, p5 = f(_EXP_P[0]), f(_EXP_P[1]), f(_EXP_P[2]), f(_EXP_P[3]), f(_EXP_P[4]), f(_EXP_P[5])
     ln2_hi, ln2_lo, log2e = f(_LN2_HI), f(_LN2_LO), f(_LOG2E)
     one, half = f(1), f(0.5)
-    n = h.shape[0]
-    # 2^k is built from its bit pattern: an int32 buffer seen as float32.
-    scale_bits = scratch[:n]
-    scale = scale_bits.view(np.float32)
-    for j in range(n):
-        z = -(alpha * (h[j] - v_threshold))
-        # Clamp so that (1 + e)^2 below stays finite: past |z| = 43 the true
-        # value is under 1e-18, and the clamp changes it by less than that.
-        z = min(max(z, f(-43.0)), f(43.0))
+    for j in range(h.shape[0]):
+        # sigmoid' is even, so only z <= 0 is needed: e in (0, 1] never
+        # overflows, and one clamp remains. Past z = -43 the true value is
+        # under 1e-18 and the clamp changes it by less than that; it keeps k
+        # in float32's normal exponent range.
+        z = -abs(alpha * (h[j] - v_threshold))
+        z = max(z, f(-43.0))
         k = np.floor(z * log2e + half)
         r = z - k * ln2_hi - k * ln2_lo
         e = ((((p0 * r + p1) * r + p2) * r + p3) * r + p4) * r + p5
-        out[j] = e * (r * r) + r + one  # exp(r), scaled by 2^k below
-        scale_bits[j] = (np.int32(k) + np.int32(127)) << np.int32(23)
+        mant[j] = e * (r * r) + r + one  # exp(r)
+        scale_bits[j] = (np.int32(k) + np.int32(127)) << np.int32(23)  # 2^k
+
+
+@njit(inline="always")
+def sigmoid_grad_from_exp(e, alpha, one):
+    """alpha s (1 - s) for s = sigmoid(z), from e = exp(-|z|): alpha e / (1 + e)^2 (one division).
+
+    ``one`` is 1 in the arrays' dtype, so that float32 stays float32.
+    """
+    d = one + e
+    return alpha * e / (d * d)
+
+
+@njit(fastmath={"contract"}, error_model="numpy")
+def sigmoid_grad(h, v_threshold, alpha, out, scratch):
+    """out = d/dh sigmoid(alpha (h - V_th)) = alpha s (1 - s)  (eq. 20), elementwise on 1-D arrays.
+
+    ``scratch`` is an int32 work array at least as long as ``h``. float32
+    uses a vectorisable exp (about 1 ulp; Numba's own np.exp is a scalar libm
+    call, 15x slower here), float64 uses np.exp.
+    """
+    n = h.shape[0]
+    one = h.dtype.type(1)
+    exp_neg_abs(h, v_threshold, alpha, out, scratch[:n])
+    scale = scratch[:n].view(np.float32)
     for j in range(n):
-        # sigmoid'(z) = e / (1 + e)^2 with e = exp(-alpha (h - V_th)): one division
-        e = out[j] * scale[j]
-        d = one + e
-        out[j] = alpha * e / (d * d)
+        out[j] = sigmoid_grad_from_exp(out[j] * scale[j], alpha, one)
 
 
 @njit(inline="always")
@@ -96,7 +118,11 @@ def _charge(v, x, tau, inv_tau, tau_is_pow2, v_reset):
     return v + (d * inv_tau if tau_is_pow2 else d / tau)
 
 
-@njit(parallel=True, cache=True)
+# Rows are read and written through 1-D slices (x[t, lo:hi]) indexed from 0:
+# an index like x[t, lo + j] makes Numba emit a negative-index check per
+# element, which cost 4x in these loops. error_model="numpy" drops the
+# ZeroDivisionError check, which otherwise stops LLVM from vectorising.
+@njit(parallel=True, cache=True, error_model="numpy")
 def lif_forward(x, tau, inv_tau, tau_is_pow2, v_threshold, v_reset, spikes, h_out, store_h):
     """Fill ``spikes`` (and ``h_out`` if ``store_h``) from input current ``x``.
 
@@ -109,18 +135,28 @@ def lif_forward(x, tau, inv_tau, tau_is_pow2, v_threshold, v_reset, spikes, h_ou
     for b in prange(n_blocks):
         lo = b * _BLOCK
         hi = min(lo + _BLOCK, M)
-        v = np.full(hi - lo, v_reset, dtype=x.dtype)
+        n = hi - lo
+        v = np.full(n, v_reset, dtype=x.dtype)
         for t in range(T):
-            for i in range(lo, hi):
-                h = _charge(v[i - lo], x[t, i], tau, inv_tau, tau_is_pow2, v_reset)  # eq. 1
-                fired = h >= v_threshold  # eq. 2
-                spikes[t, i] = one if fired else zero
-                v[i - lo] = v_reset if fired else h  # eq. 3 (hard reset)
-                if store_h:
-                    h_out[t, i] = h
+            x_t = x[t, lo:hi]
+            s_t = spikes[t, lo:hi]
+            if store_h:
+                h_t = h_out[t, lo:hi]
+                for j in range(n):
+                    h = _charge(v[j], x_t[j], tau, inv_tau, tau_is_pow2, v_reset)  # eq. 1
+                    fired = h >= v_threshold  # eq. 2
+                    s_t[j] = one if fired else zero
+                    v[j] = v_reset if fired else h  # eq. 3 (hard reset)
+                    h_t[j] = h
+            else:  # the same loop without H: the training path
+                for j in range(n):
+                    h = _charge(v[j], x_t[j], tau, inv_tau, tau_is_pow2, v_reset)
+                    fired = h >= v_threshold
+                    s_t[j] = one if fired else zero
+                    v[j] = v_reset if fired else h
 
 
-@njit(parallel=True, cache=True, fastmath={"contract"})
+@njit(parallel=True, cache=True, fastmath={"contract"}, error_model="numpy")
 def lif_backward(x, grad_spikes, tau, inv_tau, tau_is_pow2, v_threshold, v_reset, alpha, detach_reset, grad_x):
     """Backpropagation through time for the LIF recursion; fills ``grad_x``.
 
@@ -141,22 +177,28 @@ def lif_backward(x, grad_spikes, tau, inv_tau, tau_is_pow2, v_threshold, v_reset
         h_buf = np.empty((T, n), dtype=x.dtype)
         v = np.full(n, v_reset, dtype=x.dtype)
         for t in range(T):  # recompute H for this block
+            x_t = x[t, lo:hi]
+            h_t = h_buf[t]
             for j in range(n):
-                h = _charge(v[j], x[t, lo + j], tau, inv_tau, tau_is_pow2, v_reset)
-                h_buf[t, j] = h
+                h = _charge(v[j], x_t[j], tau, inv_tau, tau_is_pow2, v_reset)
+                h_t[j] = h
                 v[j] = v_reset if h >= v_threshold else h
         carry = np.zeros(n, dtype=x.dtype)  # gradient arriving at V[t]
-        sg_buf = np.empty(n, dtype=x.dtype)
-        scratch = np.empty(n, dtype=np.int32)
+        mant = np.empty(n, dtype=x.dtype)
+        scale_bits = np.empty(n, dtype=np.int32)
+        scale = scale_bits.view(np.float32)
         for t in range(T - 1, -1, -1):
-            sigmoid_grad(h_buf[t], v_threshold, alpha, sg_buf, scratch)
+            h_t = h_buf[t]
+            g_s = grad_spikes[t, lo:hi]
+            g_x_t = grad_x[t, lo:hi]
+            exp_neg_abs(h_t, v_threshold, alpha, mant, scale_bits)  # the exp of eq. 20's surrogate
             for j in range(n):
-                h = h_buf[t, j]
-                sg = sg_buf[j]
+                h = h_t[j]
+                sg = sigmoid_grad_from_exp(mant[j] * scale[j], alpha, one)
                 dv_dh = zero if h >= v_threshold else one
                 if not detach_reset:
                     dv_dh = dv_dh + (v_reset - h) * sg
-                g_h = grad_spikes[t, lo + j] * sg + carry[j] * dv_dh
+                g_h = g_s[j] * sg + carry[j] * dv_dh
                 g_x = g_h * inv_tau
-                grad_x[t, lo + j] = g_x
+                g_x_t[j] = g_x
                 carry[j] = g_h - g_x
