@@ -7,6 +7,11 @@ the same run:
     forward  reads x, writes S              2 tensors
     backward reads x and dL/dS, writes dL/dX 3 tensors
 
+The copy and the numba runs are timed in turn, round after round, and each
+keeps its best round: on a shared machine the bandwidth drifts from minute to
+minute, and a floor measured at another moment would move the ratio by as much
+as the drift (we saw 21 to 50 GB/s on the same VM).
+
 Run: python benchmarks/bench_lif.py [--repeats N]
 """
 
@@ -25,15 +30,17 @@ import spikformer_lite as sl  # noqa: E402
 SHAPE = (4, 64, 384, 8, 8)
 
 
-def best_time(fn, repeats):
-    """Best wall time of ``fn()`` over ``repeats`` runs, after one warm-up run."""
-    fn()
-    times = []
+def best_times(fns, repeats):
+    """Best wall time of each ``fn()`` over ``repeats`` rounds; the functions take turns in each round."""
+    for fn in fns.values():
+        fn()  # warm-up (and JIT compilation)
+    times = {name: [] for name in fns}
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: min(ts) for name, ts in times.items()}
 
 
 def fwd_bwd(layer, x, g):
@@ -43,33 +50,31 @@ def fwd_bwd(layer, x, g):
     return run
 
 
-def copy_bandwidth(numel, repeats):
-    """Bytes per second of ``dst.copy_(src)`` (one read + one write per element).
-
-    Measured on buffers 4x the size of one LIF tensor (2 x 100 MB here), larger
-    than the last-level cache, as the five tensors of one LIF layer are together.
-    """
-    numel = 4 * numel
-    src = torch.randn(numel)
-    dst = torch.empty_like(src)
-    t = best_time(lambda: dst.copy_(src), repeats)
-    return 2 * src.element_size() * numel / t
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=30)
     args = parser.parse_args()
 
     torch.manual_seed(0)
     x = (torch.randn(SHAPE) + 0.8).requires_grad_()
     g = torch.randn(SHAPE)
     numel = x.numel()
+    numba_lif = sl.LIF(backend="numba")
 
-    rows = [
-        ("spikformer_lite numba", fwd_bwd(sl.LIF(backend="numba"), x, g)),
-        ("spikformer_lite torch", fwd_bwd(sl.LIF(backend="torch"), x, g)),
-    ]
+    # Copy bandwidth: dst.copy_(src) on buffers 4x one LIF tensor (2 x 100 MB),
+    # beyond the last-level cache, as the five tensors of one LIF layer are.
+    src = torch.randn(4 * numel)
+    dst = torch.empty_like(src)
+    copy_bytes = 2 * src.element_size() * src.numel()  # one read + one write per element
+    fast = best_times({
+        "copy": lambda: dst.copy_(src),
+        "numba": fwd_bwd(numba_lif, x, g),
+        "numba forward": lambda: numba_lif(x),
+    }, args.repeats)
+    bandwidth = copy_bytes / fast["copy"]
+    floor = 5 * x.element_size() * numel / bandwidth
+
+    slow = {"spikformer_lite torch": fwd_bwd(sl.LIF(backend="torch"), x, g)}
     try:
         from spikingjelly.activation_based import functional, neuron
 
@@ -80,24 +85,28 @@ def main():
             x.grad = None
             sj(x).backward(g)
 
-        rows.append(("spikingjelly LIFNode", sj_run))
+        slow["spikingjelly LIFNode"] = sj_run
     except ImportError:
         print("spikingjelly not installed: its row is skipped")
-
-    bandwidth = copy_bandwidth(numel, args.repeats)
-    floor = 5 * 4 * numel / bandwidth
+    timings = {"spikformer_lite numba": fast["numba"], **best_times(slow, max(5, args.repeats // 3))}
 
     print(f"LIF forward+backward, shape {SHAPE}, float32, {numel / 1e6:.2f} M neurons x T")
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"torch {torch.__version__} with {torch.get_num_threads()} threads")
-    print(f"copy bandwidth {bandwidth / 1e9:.2f} GB/s; floor = 5 tensors x {4 * numel / 1e6:.1f} MB "
-          f"/ bandwidth = {floor * 1e3:.2f} ms\n")
-    timings = {name: best_time(fn, args.repeats) for name, fn in rows}
+    print(f"copy bandwidth {bandwidth / 1e9:.2f} GB/s (best of {args.repeats} rounds, taken in turn with numba's); "
+          f"floor = 5 tensors x {4 * numel / 1e6:.1f} MB / bandwidth = {floor * 1e3:.2f} ms\n")
     numba_t = timings["spikformer_lite numba"]
     print(f"{'':24s} {'ms':>8s} {'x floor':>8s} {'x numba':>8s}")
     for name, t in timings.items():
         print(f"{name:24s} {t * 1e3:8.2f} {t / floor:8.2f} {t / numba_t:8.2f}")
     print(f"{'memory floor':24s} {floor * 1e3:8.2f} {1.0:8.2f} {floor / numba_t:8.2f}")
+
+    # Where the time goes: the forward alone, the backward as the difference.
+    fwd_t = fast["numba forward"]
+    bwd_t = numba_t - fwd_t
+    print(f"\nnumba forward  {fwd_t * 1e3:6.2f} ms = {fwd_t / (floor * 2 / 5):.2f}x its floor (reads X, writes S)")
+    print(f"numba backward {bwd_t * 1e3:6.2f} ms = {bwd_t / (floor * 3 / 5):.2f}x its floor "
+          f"(reads X and dL/dS, writes dL/dX; fwd+bwd minus fwd)")
     if "spikingjelly LIFNode" in timings:
         print(f"\nnumba is {timings['spikingjelly LIFNode'] / numba_t:.1f}x faster than spikingjelly "
               f"(target >= 3x) and {numba_t / floor:.2f}x the floor (target <= 1.5x)")

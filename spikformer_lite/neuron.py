@@ -60,7 +60,8 @@ class _NumbaLIF(torch.autograd.Function):
         h = np.empty_like(x_np) if store_h else np.empty((1, 1), x_np.dtype)
         # 1/tau is exact only for a power of two: then the kernels multiply instead of divide.
         tau_args = (scalar(tau), scalar(1.0 / tau), math.frexp(tau)[0] == 0.5)
-        kernels.lif_forward(x_np, *tau_args, scalar(v_threshold), scalar(v_reset), spikes, h, store_h)
+        kernels.lif_forward(x_np, *tau_args, scalar(v_threshold), scalar(v_reset), spikes, h, store_h,
+                            kernels.block_size(x_np.shape[0]))
         ctx.save_for_backward(x)
         ctx.params = (tau_args, scalar(v_threshold), scalar(v_reset), scalar(alpha), detach_reset)
         h_out = torch.from_numpy(h).reshape(x.shape) if store_h else x.new_empty(0)
@@ -76,7 +77,8 @@ class _NumbaLIF(torch.autograd.Function):
         x_np = x.detach().contiguous().reshape(x.shape[0], -1).numpy()
         g_np = grad_spikes.contiguous().reshape(x_np.shape).numpy()
         grad_x = np.empty_like(x_np)
-        kernels.lif_backward(x_np, g_np, *tau_args, v_threshold, v_reset, alpha, detach_reset, grad_x)
+        kernels.lif_backward(x_np, g_np, *tau_args, v_threshold, v_reset, alpha, detach_reset, grad_x,
+                             kernels.block_size(x_np.shape[0]))
         return torch.from_numpy(grad_x).reshape(x.shape), None, None, None, None, None, None
 
 

@@ -14,7 +14,7 @@ from conftest import assert_grad_close
 
 sj_neuron = pytest.importorskip("spikingjelly.activation_based.neuron")
 
-SHAPES = [(4, 3, 5), (1, 7), (2, 1), (8, 2, 3, 5, 7), (4, 2, 4097)]  # odd sizes, T=1, > one kernel block
+SHAPES = [(4, 3, 5), (1, 7), (2, 1), (8, 2, 3, 5, 7), (4, 3, 5471)]  # odd sizes, T=1, > one kernel block (16384 for T=4)
 PARAMS = [dict(tau=2.0, detach_reset=True), dict(tau=3.0, detach_reset=True), dict(tau=1.7, detach_reset=False)]
 
 
@@ -190,3 +190,10 @@ def test_numba_tests_pass_without_jit():
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert " passed" in proc.stdout and "failed" not in proc.stdout
+
+
+def test_kernel_block_size():
+    from spikformer_lite.kernels.lif import block_size
+
+    assert block_size(4) == 16384 and block_size(16) == 4096 and block_size(10_000) == 1024
+    assert all(block_size(T) & (block_size(T) - 1) == 0 for T in range(1, 100))  # powers of two

@@ -1,7 +1,7 @@
 """Fused multi-step LIF kernels (paper eq. 1-3 and the eq. 20 surrogate).
 
 Layout: ``x`` is ``(T, M)``: T time steps of M independent neurons, C-contiguous.
-Neurons are processed in blocks of ``_BLOCK`` so that the inner loop runs over
+Neurons are processed in blocks (``block_size``) so that the inner loop runs over
 contiguous memory (and vectorises), while a block's membrane state stays in
 cache across the T steps. Blocks run in parallel.
 
@@ -24,7 +24,12 @@ import numpy as np
 from numba import njit, prange, types
 from numba.extending import overload
 
-_BLOCK = 2048
+
+
+def block_size(T):
+    """Neurons per block: the backward keeps T rows of H for a block in cache (about 256 KB)."""
+    return max(1024, min(16384, 1 << ((65536 // T).bit_length() - 1)))
+
 
 # exp(r) ~ 1 + r + r^2 P(r) on |r| <= ln(2)/2: the classic Cephes expf minimax
 # polynomial (about 1 ulp in float32), with ln 2 split in two for the range
@@ -123,7 +128,7 @@ def _charge(v, x, tau, inv_tau, tau_is_pow2, v_reset):
 # element, which cost 4x in these loops. error_model="numpy" drops the
 # ZeroDivisionError check, which otherwise stops LLVM from vectorising.
 @njit(parallel=True, cache=True, error_model="numpy")
-def lif_forward(x, tau, inv_tau, tau_is_pow2, v_threshold, v_reset, spikes, h_out, store_h):
+def lif_forward(x, tau, inv_tau, tau_is_pow2, v_threshold, v_reset, spikes, h_out, store_h, block):
     """Fill ``spikes`` (and ``h_out`` if ``store_h``) from input current ``x``.
 
     ``inv_tau`` is ``1 / tau``, used only when ``tau_is_pow2`` (then it is exact).
@@ -131,10 +136,10 @@ def lif_forward(x, tau, inv_tau, tau_is_pow2, v_threshold, v_reset, spikes, h_ou
     T, M = x.shape
     one = x.dtype.type(1)
     zero = x.dtype.type(0)
-    n_blocks = (M + _BLOCK - 1) // _BLOCK
+    n_blocks = (M + block - 1) // block
     for b in prange(n_blocks):
-        lo = b * _BLOCK
-        hi = min(lo + _BLOCK, M)
+        lo = b * block
+        hi = min(lo + block, M)
         n = hi - lo
         v = np.full(n, v_reset, dtype=x.dtype)
         for t in range(T):
@@ -157,7 +162,7 @@ def lif_forward(x, tau, inv_tau, tau_is_pow2, v_threshold, v_reset, spikes, h_ou
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"}, error_model="numpy")
-def lif_backward(x, grad_spikes, tau, inv_tau, tau_is_pow2, v_threshold, v_reset, alpha, detach_reset, grad_x):
+def lif_backward(x, grad_spikes, tau, inv_tau, tau_is_pow2, v_threshold, v_reset, alpha, detach_reset, grad_x, block):
     """Backpropagation through time for the LIF recursion; fills ``grad_x``.
 
     With g_H the gradient at H[t] and g_V the gradient arriving at V[t]:
@@ -169,10 +174,10 @@ def lif_backward(x, grad_spikes, tau, inv_tau, tau_is_pow2, v_threshold, v_reset
     T, M = x.shape
     one = x.dtype.type(1)
     zero = x.dtype.type(0)
-    n_blocks = (M + _BLOCK - 1) // _BLOCK
+    n_blocks = (M + block - 1) // block
     for b in prange(n_blocks):
-        lo = b * _BLOCK
-        hi = min(lo + _BLOCK, M)
+        lo = b * block
+        hi = min(lo + block, M)
         n = hi - lo
         h_buf = np.empty((T, n), dtype=x.dtype)
         v = np.full(n, v_reset, dtype=x.dtype)
