@@ -25,7 +25,6 @@ from numba import njit, prange, types
 from numba.extending import overload
 
 
-
 def block_size(T):
     """Neurons per block: the backward keeps T rows of H for a block in cache (about 256 KB)."""
     return max(1024, min(16384, 1 << ((65536 // T).bit_length() - 1)))
