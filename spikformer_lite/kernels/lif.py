@@ -144,20 +144,14 @@ def lif_forward(x, tau, inv_tau, tau_is_pow2, v_threshold, v_reset, spikes, h_ou
         for t in range(T):
             x_t = x[t, lo:hi]
             s_t = spikes[t, lo:hi]
-            if store_h:
-                h_t = h_out[t, lo:hi]
-                for j in range(n):
-                    h = _charge(v[j], x_t[j], tau, inv_tau, tau_is_pow2, v_reset)  # eq. 1
-                    fired = h >= v_threshold  # eq. 2
-                    s_t[j] = one if fired else zero
-                    v[j] = v_reset if fired else h  # eq. 3 (hard reset)
+            h_t = h_out[t, lo:hi] if store_h else s_t  # s_t: a placeholder, never written as H
+            for j in range(n):
+                h = _charge(v[j], x_t[j], tau, inv_tau, tau_is_pow2, v_reset)  # eq. 1
+                fired = h >= v_threshold  # eq. 2
+                s_t[j] = one if fired else zero
+                v[j] = v_reset if fired else h  # eq. 3 (hard reset)
+                if store_h:
                     h_t[j] = h
-            else:  # the same loop without H: the training path
-                for j in range(n):
-                    h = _charge(v[j], x_t[j], tau, inv_tau, tau_is_pow2, v_reset)
-                    fired = h >= v_threshold
-                    s_t[j] = one if fired else zero
-                    v[j] = v_reset if fired else h
 
 
 @njit(parallel=True, cache=True, fastmath={"contract"}, error_model="numpy")
