@@ -21,6 +21,7 @@ Reference: SpikingJelly ``neuron.LIFNode(tau=2., detach_reset=True)``, which
 the tests check against.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -31,6 +32,7 @@ from ._checks import check_time_major
 from .surrogate import spike_fn
 
 BACKENDS = ("torch", "numba")
+_NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
 
 def lif_torch(x, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha=4.0):
@@ -47,45 +49,63 @@ def lif_torch(x, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha
     return torch.stack(spikes), torch.stack(hs)
 
 
+@functools.lru_cache(maxsize=64)
+def _kernel_scalars(dtype, tau, v_threshold, v_reset, alpha):
+    """The kernels' scalar arguments in the array dtype, computed once per setting.
+
+    1/tau is exact only for a power of two: then the kernels multiply instead of divide.
+    """
+    scalar = np.dtype(dtype).type
+    tau_args = (scalar(tau), scalar(1.0 / tau), math.frexp(tau)[0] == 0.5)
+    return tau_args, scalar(v_threshold), scalar(v_reset), scalar(alpha)
+
+
 class _NumbaLIF(torch.autograd.Function):
-    """Autograd wrapper over the fused Numba kernels. H is returned without a gradient."""
+    """Autograd wrapper over the fused Numba kernels.
+
+    Returns the spikes, plus H (without a gradient) when ``store_h`` is True.
+    This glue runs once per layer call, between memory-bound kernels that
+    evict it from the caches, so it is kept short: each Python step here costs
+    tens of microseconds in a training loop (measured in benchmarks/bench_lif.py).
+    """
 
     @staticmethod
-    def forward(ctx, x, tau, v_threshold, v_reset, detach_reset, alpha, store_h):
+    def forward(ctx, x, scalars, detach_reset, store_h):
         from .kernels import lif as kernels
 
-        x_np = x.detach().contiguous().reshape(x.shape[0], -1).numpy()
-        scalar = x_np.dtype.type
+        x_np = x.detach().numpy().reshape(x.shape[0], -1)  # x is contiguous (lif_numba)
+        tau_args, v_threshold, v_reset, _ = scalars
         spikes = np.empty_like(x_np)
-        h = np.empty_like(x_np) if store_h else np.empty((1, 1), x_np.dtype)
-        # 1/tau is exact only for a power of two: then the kernels multiply instead of divide.
-        tau_args = (scalar(tau), scalar(1.0 / tau), math.frexp(tau)[0] == 0.5)
-        kernels.lif_forward(x_np, *tau_args, scalar(v_threshold), scalar(v_reset), spikes, h, store_h,
+        h = np.empty_like(x_np) if store_h else spikes[:1, :1]  # a placeholder the kernel never writes
+        kernels.lif_forward(x_np, *tau_args, v_threshold, v_reset, spikes, h, store_h,
                             kernels.block_size(x_np.shape[0]))
         ctx.save_for_backward(x)
-        ctx.params = (tau_args, scalar(v_threshold), scalar(v_reset), scalar(alpha), detach_reset)
-        h_out = torch.from_numpy(h).reshape(x.shape) if store_h else x.new_empty(0)
-        ctx.mark_non_differentiable(h_out)
-        return torch.from_numpy(spikes).reshape(x.shape), h_out
+        ctx.scalars, ctx.detach_reset = scalars, detach_reset
+        spikes = torch.from_numpy(spikes).view(x.shape)
+        if not store_h:
+            return spikes
+        h = torch.from_numpy(h).view(x.shape)
+        ctx.mark_non_differentiable(h)
+        return spikes, h
 
     @staticmethod
-    def backward(ctx, grad_spikes, _grad_h):
+    def backward(ctx, grad_spikes, *_grad_h):
         from .kernels import lif as kernels
 
         (x,) = ctx.saved_tensors
-        tau_args, v_threshold, v_reset, alpha, detach_reset = ctx.params
-        x_np = x.detach().contiguous().reshape(x.shape[0], -1).numpy()
-        g_np = grad_spikes.contiguous().reshape(x_np.shape).numpy()
+        x_np = x.detach().numpy().reshape(x.shape[0], -1)
+        g_np = grad_spikes.contiguous().numpy().reshape(x_np.shape)
         grad_x = np.empty_like(x_np)
-        kernels.lif_backward(x_np, g_np, *tau_args, v_threshold, v_reset, alpha, detach_reset, grad_x,
+        kernels.lif_backward(x_np, g_np, *ctx.scalars[0], *ctx.scalars[1:], ctx.detach_reset, grad_x,
                              kernels.block_size(x_np.shape[0]))
-        return torch.from_numpy(grad_x).reshape(x.shape), None, None, None, None, None, None
+        return torch.from_numpy(grad_x).view(x.shape), None, None, None
 
 
 def lif_numba(x, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha=4.0, store_h=True):
-    """Numba LIF on a CPU float32/float64 ``(T, ...)`` tensor. Returns ``(spikes, h)``.
+    """Numba LIF on a CPU float32/float64 ``(T, ...)`` tensor.
 
-    ``h`` is empty when ``store_h`` is False, and never carries a gradient.
+    Returns ``(spikes, h)`` when ``store_h`` is True (``h`` never carries a
+    gradient), else the spikes alone.
     """
     if x.device.type != "cpu":
         raise ValueError(
@@ -94,7 +114,8 @@ def lif_numba(x, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha
         )
     if x.dtype not in (torch.float32, torch.float64):
         raise ValueError(f"backend='numba' needs float32 or float64 input, got {x.dtype}; use backend='torch'")
-    return _NumbaLIF.apply(x, tau, v_threshold, v_reset, detach_reset, alpha, store_h)
+    scalars = _kernel_scalars(_NUMPY_DTYPES[x.dtype], float(tau), float(v_threshold), float(v_reset), float(alpha))
+    return _NumbaLIF.apply(x.contiguous(), scalars, bool(detach_reset), bool(store_h))
 
 
 def lif(x, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha=4.0, backend="torch", return_h=False):
@@ -109,7 +130,8 @@ def lif(x, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha=4.0, 
     if backend == "torch":
         s, h = lif_torch(x, tau, v_threshold, v_reset, detach_reset, alpha)
     elif backend == "numba":
-        s, h = lif_numba(x, tau, v_threshold, v_reset, detach_reset, alpha, store_h=return_h)
+        out = lif_numba(x, tau, v_threshold, v_reset, detach_reset, alpha, store_h=return_h)
+        s, h = out if return_h else (out, None)
     else:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     return (s, h) if return_h else s

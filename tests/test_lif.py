@@ -138,6 +138,19 @@ def test_stateless_and_membrane_trace(backend):
     assert torch.equal(s1, (h1 >= 1.0).float())
 
 
+@pytest.mark.numba
+def test_numba_gradient_with_membrane_trace():
+    # Asking for H changes the autograd outputs of the numba path (spikes and H
+    # instead of spikes alone); the spikes' gradient must not change, and H has none.
+    x = make_input((5, 3, 7))
+    g = torch.randn(x.shape)
+    s, h = sl.lif(x, backend="numba", return_h=True)
+    assert not h.requires_grad
+    (gx,) = torch.autograd.grad(s, x, g)
+    (g_ref,) = torch.autograd.grad(sl.lif(x, backend="torch"), x, g)
+    assert_grad_close(gx, g_ref, rtol=1e-6)
+
+
 @pytest.mark.parametrize("backend", ["torch", "numba"])
 @pytest.mark.parametrize(
     "x, match",
