@@ -112,7 +112,8 @@ def test_surrogate_backward_is_sigmoid_derivative():
 
 
 @pytest.mark.numba
-@pytest.mark.parametrize("dtype, tol", [(np.float32, 1e-6), (np.float64, 1e-14)])
+# float32: the kernel is off by 1.7e-7 of the peak; torch's own float32 formula by 3.6e-7.
+@pytest.mark.parametrize("dtype, tol", [(np.float32, 3e-7), (np.float64, 1e-14)])
 def test_numba_surrogate_kernel_matches_float64(dtype, tol):
     from spikformer_lite.kernels.lif import sigmoid_grad
 
