@@ -19,6 +19,19 @@ def data_root(root=None):
     return Path(root or os.environ.get("SPIKFORMER_DATA") or DEFAULT_ROOT).expanduser()
 
 
+def cache_folder(root, cache_dir=None):
+    """Where decoded data is cached, created if needed: ``cache_dir`` if given, else
+    ``<root>/cache`` when the data root is writable (CI's is not), else ~/.cache/spikformer_lite/cache."""
+    if cache_dir is not None:
+        folder = Path(cache_dir)
+    elif os.access(root, os.W_OK):
+        folder = Path(root) / "cache"
+    else:
+        folder = (DEFAULT_ROOT / "cache").expanduser()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 # Every data set of the paper: where it comes from, its size, and whether this book has it offline.
 DATASET_TABLE = [
     dict(data="CIFAR-10", kind="static images 32x32", size="50,000 train / 10,000 test", paper="Tables 1, 3, 5",

@@ -14,7 +14,7 @@ Images go in as float (B, 3, H, W) in [0, 1], on any device.
 
 import torch
 
-from .cifar import CIFAR10_MEAN, CIFAR10_STD
+from .cifar import CIFAR10_MEAN, normalize
 
 OPS = ("equalize", "rotate", "shear_x", "translate_x", "translate_y")
 
@@ -63,12 +63,6 @@ def rand_augment(images, magnitude=9.0, magnitude_std=0.4, prob=0.5, translate_p
             y = kornia.geometry.transform.warp_affine(x - fill, matrix.to(x.dtype), (H, W), padding_mode="zeros") + fill
         out[sel] = y.clamp(0, 1)
     return out
-
-
-def normalize(images, mean=CIFAR10_MEAN, std=CIFAR10_STD):
-    m = torch.tensor(mean, device=images.device, dtype=images.dtype).view(1, -1, 1, 1)
-    s = torch.tensor(std, device=images.device, dtype=images.dtype).view(1, -1, 1, 1)
-    return (images - m) / s
 
 
 def smooth_one_hot(labels, num_classes, smoothing=0.1):

@@ -10,12 +10,10 @@ Nothing downloads unless the script is run.
 """
 
 import hashlib
-import os
 import pickle
 import tarfile
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -43,12 +41,17 @@ def cifar10_examples(indices, split="test", root=None):
             f"CIFAR-10 JPEG copy not found at {path}. Set SPIKFORMER_DATA (or pass root=) to the folder "
             "that holds cifar10/cifar10_jpeg.npz."
         )
-    with np.load(path) as archive:
-        buf, offsets, labels = archive[f"{split}_jpeg"], archive[f"{split}_offsets"], archive[f"{split}_labels"]
+    buf, offsets, labels = _jpeg_split(path, split)
     indices = np.atleast_1d(np.asarray(indices))
     if indices.size and (indices.min() < 0 or indices.max() >= len(labels)):
         raise IndexError(f"indices must be in [0, {len(labels)}) for the {split} split, got {indices.tolist()}")
     return _decode_jpegs(buf, offsets, indices), labels[indices].astype(np.int64)
+
+
+def _jpeg_split(path, split):
+    """The joined JPEG bytes, record offsets and labels of one split of the offline copy."""
+    with np.load(path) as archive:
+        return archive[f"{split}_jpeg"], archive[f"{split}_offsets"], archive[f"{split}_labels"]
 
 
 def _decode_jpegs(buf, offsets, indices, progress=None):
@@ -70,12 +73,21 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 
 
+def normalize(images, mean=CIFAR10_MEAN, std=CIFAR10_STD):
+    """(B, C, H, W) float images in [0, 1] -> (images - mean) / std, per channel, on their device."""
+    import torch
+
+    m = torch.tensor(mean, device=images.device, dtype=images.dtype).view(1, -1, 1, 1)
+    s = torch.tensor(std, device=images.device, dtype=images.dtype).view(1, -1, 1, 1)
+    return (images - m) / s
+
+
 def to_tensor(images, mean=CIFAR10_MEAN, std=CIFAR10_STD):
     """uint8 (n, H, W, 3) images -> normalised float32 (n, 3, H, W) tensor."""
     import torch
 
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255
-    return (x - torch.tensor(mean).view(1, 3, 1, 1)) / torch.tensor(std).view(1, 3, 1, 1)
+    return normalize(x, mean, std)
 
 
 # ---------------------------------------------------------------- full data sets
@@ -150,7 +162,7 @@ def load_cifar(name="cifar10", split="train", root=None, cache_dir=None):
     ``<root>/cifar10/cifar10_jpeg.npz`` and says so in ``source``. Otherwise
     raises FileNotFoundError naming the download script.
     """
-    from . import data_root
+    from . import cache_folder, data_root
 
     archive = _archive(name)
     if split not in ("train", "test"):
@@ -165,7 +177,7 @@ def load_cifar(name="cifar10", split="train", root=None, cache_dir=None):
         raise FileNotFoundError(f"{name} not found under {root}: expected {official}"
                                 + (f" or {_jpeg_path(root)}" if name == "cifar10" else "")
                                 + f". Run: {DOWNLOAD_HINT.format(name=name, root=root)}")
-    cache = _cache_folder(root, cache_dir) / f"{name}_{split}_{tag}.npz"
+    cache = cache_folder(root, cache_dir) / f"{name}_{split}_{tag}.npz"
     if cache.is_file():
         with np.load(cache) as f:
             return CifarData(f["images"], f["labels"], tuple(f["classes"].tolist()), source)
@@ -183,18 +195,6 @@ def _archive(name):
     if name not in ARCHIVES:
         raise ValueError(f"unknown CIFAR data set {name!r}; choose one of {sorted(ARCHIVES)}")
     return ARCHIVES[name]
-
-
-def _cache_folder(root, cache_dir):
-    """``<root>/cache`` when the data root is writable (CI's is not), else ~/.cache/spikformer_lite/cache."""
-    if cache_dir is not None:
-        folder = Path(cache_dir)
-    elif os.access(root, os.W_OK):
-        folder = root / "cache"
-    else:
-        folder = Path("~/.cache/spikformer_lite/cache").expanduser()
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
 
 
 def _read_official(path, archive, name, split):
@@ -219,8 +219,7 @@ def _read_official(path, archive, name, split):
 def _read_jpeg(root, split):
     from tqdm.auto import tqdm
 
-    with np.load(_jpeg_path(root)) as archive:
-        buf, offsets, labels = archive[f"{split}_jpeg"], archive[f"{split}_offsets"], archive[f"{split}_labels"]
+    buf, offsets, labels = _jpeg_split(_jpeg_path(root), split)
     images = _decode_jpegs(buf, offsets, range(len(labels)),
                            progress=lambda it: tqdm(it, desc=f"decoding CIFAR-10 {split} JPEGs", leave=False))
     return images, labels.astype(np.int64), CIFAR10_CLASSES

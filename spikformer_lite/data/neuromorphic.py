@@ -59,7 +59,7 @@ class EventFrames(torch.utils.data.Dataset):
     """
 
     def __init__(self, name, split="train", root=None, T=16, denoise_us=None, cache_dir=None):
-        from . import data_root
+        from . import cache_folder, data_root
 
         root = data_root(root)
         self.name, self.split, self.T, self.denoise_us = name, split, T, denoise_us
@@ -76,7 +76,7 @@ class EventFrames(torch.utils.data.Dataset):
         else:
             self.indices = np.arange(len(labels))
         self.labels = labels[self.indices]
-        cache_root = Path(cache_dir) if cache_dir else root / "cache" / "frames"
+        cache_root = Path(cache_dir) if cache_dir else cache_folder(root) / "frames"
         self.cache = FrameCache(cache_root, dataset=name, split=split, T=T, denoise_us=denoise_us,
                                 sensor_size=self.sensor_size)
 
