@@ -176,14 +176,17 @@ class SSA(nn.Module):
         T, B, N, D = x.shape
         q, k, v = self.qkv(x)
         cfg = self.cfg
-        if cfg.attention not in ("vsa", "vsa_float_v"):
+        attn = None
+        if cfg.attention in ("vsa", "vsa_float_v"):  # softmax attention: its own 1/sqrt(d) scale, so no s
+            attn = attention_map(q, k, cfg.attention, cfg.head_dim)
+            out = attn @ v
+        else:
             out = spiking_attention(q, k, v, cfg.scale, cfg.attention_order, cfg.scale_after_v)
-        else:  # softmax attention: its own 1/sqrt(d) scale, so no s
-            out = attention_map(q, k, cfg.attention, cfg.head_dim) @ v
         out = out.transpose(2, 3).reshape(T, B, N, D)  # heads back together: (T, B, N, D)
         out = self.proj(self.attn_lif(out))
         if return_attn:
-            return out, attention_map(q, k, cfg.attention, cfg.head_dim).detach()
+            attn = attention_map(q, k, cfg.attention, cfg.head_dim) if attn is None else attn
+            return out, attn.detach()
         return out
 
 

@@ -52,11 +52,12 @@ class _BookRenderer(pio.base_renderers.MimetypeRenderer):
         return {"text/html": html}
 
 
-def _slider_steps(names, labels=None):
-    """Slider steps that jump to the precomputed frame of each name (kernel-free figures)."""
-    return [dict(method="animate", label=label,
-                 args=[[name], dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))])
-            for name, label in zip(names, labels or names)]
+def _slider(names, prefix, labels=None, active=0, pad=10):
+    """A layout slider whose steps jump to the precomputed frame of each name (kernel-free figures)."""
+    steps = [dict(method="animate", label=label,
+                  args=[[name], dict(mode="immediate", frame=dict(duration=0, redraw=True), transition=dict(duration=0))])
+             for name, label in zip(names, labels or names)]
+    return dict(active=active, steps=steps, currentvalue=dict(prefix=prefix), pad=dict(t=pad))
 
 
 @dataclass(frozen=True)
@@ -149,12 +150,10 @@ def lif_slider_figure(currents=None, taus=(1.5, 2.0, 4.0), v_threshold=1.0, T=40
     fig.update_yaxes(title_text="S[t]", row=2, col=1)
 
     fig.frames = [go.Frame(name=f"{c:g}", data=traces) for c, traces in zip(currents, frames)]
-    steps = _slider_steps([f"{c:g}" for c in currents])
     fig.update_layout(
         height=height, margin=dict(l=60, r=20, t=90, b=120),
         legend=dict(orientation="h", yanchor="bottom", y=1.08, x=0),
-        sliders=[dict(active=start, steps=steps, currentvalue=dict(prefix="constant input current X = "),
-                      pad=dict(t=70))],
+        sliders=[_slider([f"{c:g}" for c in currents], "constant input current X = ", active=start, pad=70)],
     )
     return fig
 
@@ -242,9 +241,8 @@ def stage_slider_figure(stage_spikes, names, channels=16, height=330):
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False, autorange="reversed")
     fig.update_annotations(font_size=11)
-    steps = _slider_steps([str(c) for c in range(channels)])
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=50, b=60), plot_bgcolor="white",
-                      sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="channel "), pad=dict(t=10))])
+                      sliders=[_slider([str(c) for c in range(channels)], "channel ")])
     return fig
 
 
@@ -290,10 +288,10 @@ def attention_slider_figure(attn, heads=(0, 1, 2, 3), height=360):
     for i, trace in enumerate(traces(0)):
         fig.add_trace(trace, row=1, col=i + 1)
     fig.frames = [go.Frame(name=str(t), data=traces(t)) for t in range(a.shape[0])]
-    steps = _slider_steps([str(t) for t in range(a.shape[0])], [f"t={t}" for t in range(a.shape[0])])
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(height=height, margin=dict(l=20, r=20, t=50, b=60),
-                      sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="time step "), pad=dict(t=10))])
+                      sliders=[_slider([str(t) for t in range(a.shape[0])], "time step ",
+                                       labels=[f"t={t}" for t in range(a.shape[0])])])
     return fig
 
 
@@ -380,11 +378,10 @@ def frames_slider_figure(frames, title="", height=380):
     zmax = _frames_zmax(f)
     fig = go.Figure(_frame_heatmap(f[0], zmax, showscale=True))
     fig.frames = [go.Frame(name=str(t), data=[_frame_heatmap(f[t], zmax, showscale=True)]) for t in range(len(f))]
-    steps = _slider_steps([str(t) for t in range(len(f))])
     fig.update_yaxes(autorange="reversed", scaleanchor="x", visible=False)
     fig.update_xaxes(visible=False)
     fig.update_layout(height=height, width=height, margin=dict(l=10, r=10, t=40, b=60), title=title,
-                      sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="time bin "), pad=dict(t=10))])
+                      sliders=[_slider([str(t) for t in range(len(f))], "time bin ")])
     return fig
 
 
@@ -412,11 +409,9 @@ def emulator_slider_figure(events_by_threshold, sensor_size, height=380):
     fig.frames = [go.Frame(name=f"{c:g}", data=[trace(c)],
                            layout=dict(title=f"threshold C = {c:g}: {len(events_by_threshold[c]):,} events"))
                   for c in names]
-    steps = _slider_steps([f"{c:g}" for c in names])
     fig.update_yaxes(autorange="reversed", scaleanchor="x", visible=False)
     fig.update_xaxes(visible=False)
     fig.update_layout(height=height, width=height + 60, margin=dict(l=10, r=10, t=40, b=60),
                       title=f"threshold C = {names[0]:g}: {len(events_by_threshold[names[0]]):,} events",
-                      sliders=[dict(active=0, steps=steps, currentvalue=dict(prefix="contrast threshold C = "),
-                                    pad=dict(t=10))])
+                      sliders=[_slider([f"{c:g}" for c in names], "contrast threshold C = ")])
     return fig
