@@ -10,7 +10,7 @@ the same run:
 The copy and the numba runs are timed in turn, round after round, and each
 keeps its best round: on a shared machine the bandwidth drifts from minute to
 minute, and a floor measured at another moment would move the ratio by as much
-as the drift (we saw 21 to 50 GB/s on the same VM). The copy's best time also
+as the drift (we saw 21 to 36 GB/s on the same VM). The copy's best time also
 counts a run of copies on their own, so the floor is the stricter of the two.
 
 Run: python benchmarks/bench_lif.py [--repeats N]
