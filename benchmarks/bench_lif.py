@@ -26,11 +26,14 @@ import os
 import platform
 import time
 
+import numpy as np
 import torch
 
 logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
 
 import spikformer_lite as sl  # noqa: E402
+from spikformer_lite.kernels import lif as kernels  # noqa: E402
+from spikformer_lite.neuron import _kernel_scalars  # noqa: E402
 
 SHAPE = (4, 64, 384, 8, 8)
 
@@ -54,11 +57,7 @@ def kernels_alone(T, M, repeats_per_call):
     Returns (fn, elements per call). With a small M the data stays in cache,
     so the time is the kernels' arithmetic with no memory traffic.
     """
-    import numpy as np
-
-    from spikformer_lite.kernels import lif as kernels
-
-    f = np.float32
+    tau_args, v_threshold, v_reset, alpha = _kernel_scalars(np.float32, 2.0, 1.0, 0.0, 4.0)  # LIF's defaults
     x = (torch.randn(T, M) + 0.8).numpy()
     g = torch.randn(T, M).numpy()
     s, gx = np.empty_like(x), np.empty_like(x)
@@ -66,8 +65,8 @@ def kernels_alone(T, M, repeats_per_call):
 
     def run():
         for _ in range(repeats_per_call):
-            kernels.lif_forward(x, f(2), f(0.5), True, f(1), f(0), s, s[:1, :1], False, block)
-            kernels.lif_backward(x, g, f(2), f(0.5), True, f(1), f(0), f(4), True, gx, block)
+            kernels.lif_forward(x, *tau_args, v_threshold, v_reset, s, s[:1, :1], False, block)
+            kernels.lif_backward(x, g, *tau_args, v_threshold, v_reset, alpha, True, gx, block)
     return run, repeats_per_call * T * M
 
 
