@@ -255,6 +255,14 @@ class Spikformer(nn.Module):
             hint = " It looks batch-first (B, T, ...): use x.transpose(0, 1)."
         if x.dim() != 5 or x.shape[0] != cfg.T or tuple(x.shape[2:]) != (cfg.in_channels, cfg.image_size, cfg.image_size):
             raise ValueError(f"Spikformer input must have shape {expected}, got {tuple(x.shape)}.{hint}")
+        weight = self.head.weight
+        if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise ValueError(f"Spikformer input is {x.dtype} but the model's parameters are {weight.dtype}: convert "
+                             f"one of them (x.to({weight.dtype}) or model.to({x.dtype}))")
+        if not torch.isfinite(x).all():
+            bad = (~torch.isfinite(x)).sum().item()
+            raise ValueError(f"Spikformer input has {bad} non-finite value(s) (NaN or Inf) of {x.numel()}: "
+                             "no LIF would fire on them and the logits would look valid; check the data")
 
     def forward(self, x, return_attn=False):
         self.check_input(x)

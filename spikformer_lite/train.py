@@ -1,0 +1,669 @@
+"""Training and evaluation: importable functions and the CLI ``python -m spikformer_lite.train``.
+
+    python -m spikformer_lite.train --preset cifar10-4-384 --recipe paper        # the official settings
+    python -m spikformer_lite.train --preset cifar10-4-384 --recipe quick        # small, CPU-friendly
+    python -m spikformer_lite.train ... --resume                                 # continue a killed run
+    torchrun --nproc_per_node=2 -m spikformer_lite.train ...                     # DistributedDataParallel
+
+The loop is the official one (timm's train.py for CIFAR, cifar10dvs/train.py for
+events): AdamW, a per-epoch cosine schedule with linear warmup and a cooldown at the
+minimum rate, label smoothing, mixup until an epoch, the official augmentation, AMP on
+CUDA. ``RECIPES`` holds the settings with the file each number comes from.
+
+Every epoch (and every ``--checkpoint-minutes`` inside one) the run writes
+``<out>/last.pt`` atomically; ``--resume`` continues from it to the same weights, bit
+for bit, as a run that was never interrupted: the batch order and every random draw
+of epoch e come from generators seeded by (seed, e), and a checkpoint inside an epoch
+stores the generator states at that step.
+"""
+
+import argparse
+import ast
+import contextlib
+import csv
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .checkpoint import (
+    CheckpointError, check_same_model, config_to_dict, load_checkpoint, rng_state, save_checkpoint, set_rng_state,
+)
+from .config import get_config, list_models
+from .model import Spikformer
+
+
+class TrainingError(RuntimeError):
+    """A run that cannot go on: a non-finite loss, inconsistent settings."""
+
+
+# ---------------------------------------------------------------- recipes
+
+@dataclass(frozen=True)
+class Recipe:
+    epochs: int  # cosine epochs; the run lasts epochs + cooldown_epochs
+    batch_size: int  # global batch, over all processes
+    lr: float
+    min_lr: float
+    warmup_lr: float
+    warmup_epochs: int
+    cooldown_epochs: int
+    weight_decay: float
+    smoothing: float
+    mixup_alpha: float  # 0: no mixup
+    mixup_prob: float  # probability that a batch is mixed
+    mixup_off_epoch: int  # no mixup from this epoch on
+    augment: str  # "official" (CIFAR RandAugment / DVS SNNAugmentWide), "flip_crop", "flip", "none"
+    amp: bool  # float16 autocast + GradScaler on CUDA (ignored on CPU)
+    per_step_lr: bool  # False: lr changes once an epoch (timm's default); True: every step
+    eval_batch_size: int = 256
+    model_overrides: dict = field(default_factory=dict)  # config fields this recipe changes
+    source: str = ""
+
+
+RECIPES = {
+    # ZK-Zhou/spikformer cifar10/cifar10.yml (epochs, T, batch, lr, schedule, augmentation, mixup) and
+    # cifar10/train.py (timm's train script: --hflip 0.5, per-epoch cosine over `epochs`, then cooldown).
+    ("cifar", "paper"): Recipe(epochs=300, batch_size=128, lr=5e-4, min_lr=1e-5, warmup_lr=1e-5, warmup_epochs=20,
+                               cooldown_epochs=10, weight_decay=0.06, smoothing=0.1, mixup_alpha=0.5, mixup_prob=1.0,
+                               mixup_off_epoch=200, augment="official", amp=True, per_step_lr=False,
+                               source="official cifar10/cifar10.yml and cifar10/train.py"),
+    # ZK-Zhou/spikformer cifar10dvs/train.py: argparse defaults (b 16, lr 1e-3, wd 0.06, 96 epochs, warmup 10,
+    # cooldown 10, mixup 0.5 with prob 0.5, switched off at epoch 75), flip + SNNAugmentWide, amp, T=16.
+    ("events", "paper"): Recipe(epochs=96, batch_size=16, lr=1e-3, min_lr=1e-5, warmup_lr=1e-5, warmup_epochs=10,
+                                cooldown_epochs=10, weight_decay=0.06, smoothing=0.1, mixup_alpha=0.5, mixup_prob=0.5,
+                                mixup_off_epoch=75, augment="official", amp=True, per_step_lr=False,
+                                source="official cifar10dvs/train.py"),
+    # Quick: a small model and cheap augmentation that a 2-core CPU trains in minutes an epoch.
+    ("cifar", "quick"): Recipe(epochs=30, batch_size=64, lr=2e-3, min_lr=1e-5, warmup_lr=1e-4, warmup_epochs=1,
+                               cooldown_epochs=0, weight_decay=0.05, smoothing=0.1, mixup_alpha=0.0, mixup_prob=0.0,
+                               mixup_off_epoch=0, augment="flip_crop", amp=True, per_step_lr=True,
+                               model_overrides=dict(depth=2, embed_dim=128, num_heads=4, T=2),
+                               source="this book: CPU-friendly, not the paper's"),
+    ("events", "quick"): Recipe(epochs=20, batch_size=32, lr=2e-3, min_lr=1e-5, warmup_lr=1e-4, warmup_epochs=1,
+                                cooldown_epochs=0, weight_decay=0.05, smoothing=0.1, mixup_alpha=0.0, mixup_prob=0.0,
+                                mixup_off_epoch=0, augment="flip", amp=True, per_step_lr=True,
+                                model_overrides=dict(depth=1, embed_dim=64, num_heads=4, T=4),
+                                source="this book: CPU-friendly, not the paper's"),
+}
+
+
+# Data sets: name -> (kind, config fields the data fixes). Presets imply their data set.
+DATASETS = {
+    "cifar10": ("cifar", dict(in_channels=3, image_size=32, num_classes=10)),
+    "cifar100": ("cifar", dict(in_channels=3, image_size=32, num_classes=100)),
+    "dvsgesture": ("events", dict(in_channels=2, image_size=128, num_classes=11)),
+    "cifar10dvs": ("events", dict(in_channels=2, image_size=128, num_classes=10)),
+    "nmnist": ("events", dict(in_channels=2, image_size=34, num_classes=10)),
+    "cifar10dvs-sim": ("events", dict(in_channels=2, image_size=32, num_classes=10)),
+}
+PRESET_DATA = {"cifar10": "cifar10", "cifar100": "cifar100", "dvs128": "dvsgesture", "cifar10dvs": "cifar10dvs"}
+DATA_HINTS = {
+    "cifar10": "python data_scripts/download_cifar.py --dataset cifar10",
+    "cifar100": "python data_scripts/download_cifar.py --dataset cifar100",
+    "dvsgesture": "python data_scripts/download_dvs.py --dataset dvsgesture",
+    "cifar10dvs": "python data_scripts/download_dvs.py --dataset cifar10dvs",
+    "nmnist": "the offline folder nmnist_small/ (see data_scripts/README.md)",
+    "cifar10dvs-sim": "the CIFAR-10 data it is simulated from: python data_scripts/download_cifar.py",
+}
+
+
+def default_data(preset):
+    return PRESET_DATA[preset.split("-")[0]]
+
+
+def get_recipe(data, name, **overrides):
+    """The recipe ``name`` ("paper" or "quick") for data set ``data``, fields overridden by keyword."""
+    kind = DATASETS[data][0]
+    if (kind, name) not in RECIPES:
+        raise ValueError(f"unknown recipe {name!r}; choose one of {sorted({r for _, r in RECIPES})}")
+    return replace(RECIPES[(kind, name)], **{k: v for k, v in overrides.items() if v is not None})
+
+
+def lr_at(epoch, recipe):
+    """The learning rate at (fractional) ``epoch``, as timm's CosineLRScheduler with warmup.
+
+    Linear from ``warmup_lr`` to ``lr`` over ``warmup_epochs``; then
+    min_lr + (lr - min_lr) (1 + cos(pi epoch / epochs)) / 2 (the warmup is not a prefix: the
+    cosine is over all ``epochs``, as timm's default); ``min_lr`` in the cooldown after ``epochs``.
+    """
+    r = recipe
+    if epoch < r.warmup_epochs:
+        return r.warmup_lr + epoch * (r.lr - r.warmup_lr) / r.warmup_epochs
+    if epoch >= r.epochs:
+        return r.min_lr
+    return r.min_lr + 0.5 * (r.lr - r.min_lr) * (1 + math.cos(math.pi * epoch / r.epochs))
+
+
+# ---------------------------------------------------------------- data
+
+@dataclass
+class Split:
+    """One split of a data set, held in memory: ``x`` uint8 (N, H, W, 3) images or float (N, T, P, H, W)
+    event frames, ``y`` int64 (N,), and ``source``, the label every result made with it carries."""
+    x: torch.Tensor
+    y: torch.Tensor
+    kind: str  # "cifar" or "events"
+    source: str
+    num_classes: int
+
+    def __len__(self):
+        return len(self.y)
+
+    def subset(self, n, seed=0):
+        """The first ``n`` of a fixed random order: a class-balanced-in-expectation subset."""
+        if n is None or n >= len(self):
+            return self
+        idx = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
+        return Split(self.x[idx], self.y[idx], self.kind, f"{self.source} (subset of {n:,})", self.num_classes)
+
+
+def _event_split(samples, labels, sensor_size, T, source):
+    from .data.events import to_frames, validate_events
+
+    frames = np.stack([to_frames(validate_events(ev, sensor_size), sensor_size, T) for ev in samples])
+    return Split(torch.from_numpy(frames), torch.from_numpy(np.asarray(labels, np.int64)), "events", source, 10)
+
+
+def load_split(data, split, T=None, root=None, sim_size=2000):
+    """Split ``split`` ("train" or "test") of data set ``data`` (a key of ``DATASETS``) in memory.
+
+    Event data sets are framed into ``T`` bins of equal event count. Raises FileNotFoundError
+    that names what fetches the data.
+    """
+    from .data import data_root
+
+    if data not in DATASETS:
+        raise ValueError(f"unknown data set {data!r}; choose one of {sorted(DATASETS)}")
+    root = data_root(root)
+    try:
+        if data in ("cifar10", "cifar100"):
+            from .data import load_cifar
+
+            d = load_cifar(data, split, root)
+            return Split(torch.from_numpy(d.images), torch.from_numpy(d.labels), "cifar", d.source, len(d.classes))
+        if data == "nmnist":
+            from .data.events import load_nmnist_small
+
+            samples, labels, sensor_size = load_nmnist_small(split, root)
+            return _event_split(samples, labels, sensor_size, T,
+                                f"N-MNIST, real recordings: the offline subset's {len(labels):,} {split} samples")
+        if data == "cifar10dvs-sim":
+            return simulated_cifar10dvs(split, T, root, n=sim_size if split == "train" else sim_size // 5)
+        from .data.neuromorphic import EventFrames
+
+        ds = EventFrames(data, split, root, T=T)
+        frames = torch.stack([ds[i][0] for i in range(len(ds))])
+        return Split(frames, torch.from_numpy(ds.labels.astype(np.int64)), "events", f"{data} ({split})",
+                     DATASETS[data][1]["num_classes"])
+    except FileNotFoundError as e:
+        raise FileNotFoundError(f"{e}\nData set {data!r} is missing; it comes from: {DATA_HINTS[data]}") from None
+
+
+def simulated_cifar10dvs(split, T, root=None, n=2000):
+    """``n`` CIFAR-10 images (a fixed class-balanced selection) through the DVS emulator, as (T, 2, 32, 32) frames.
+
+    Simulated events, not CIFAR10-DVS recordings: every result says so.
+    """
+    from .data import cifar10_examples
+    from .data.emulator import SIMULATED_SOURCE, emulate_events
+    from .data.events import to_frames
+
+    per_class, total = n // 10, 5000 if split == "train" else 1000
+    indices = np.concatenate([c * total + np.arange(per_class) for c in range(10)])
+    images, labels = cifar10_examples(indices, split, root)
+    frames = []
+    for i, img in enumerate(images):
+        events, sensor = emulate_events(img, seed=i)
+        frames.append(to_frames(events, sensor, T))
+    return Split(torch.from_numpy(np.stack(frames)), torch.from_numpy(labels), "events",
+                 f"{SIMULATED_SOURCE}: {len(labels):,} {split} images (simulated CIFAR10-DVS)", 10)
+
+
+def make_batch(split, idx, train, recipe, epoch, generator, cfg):
+    """Inputs (T, B, C, H, W) and targets for the samples ``idx`` of ``split``.
+
+    Training batches are augmented as ``recipe.augment`` says; targets are soft (label
+    smoothing, mixup) in training and class indices in evaluation.
+    """
+    from .data import augment
+    from .data.cifar import normalize
+
+    y = split.y[idx]
+    if split.kind == "cifar":
+        x = split.x[idx].permute(0, 3, 1, 2).float() / 255  # (B, 3, H, W) in [0, 1]
+        if train and recipe.augment == "official":
+            aug = augment.CifarTrainAugment(num_classes=split.num_classes, mixup_alpha=0.0)
+            x, _ = aug(x, y, epoch, generator=generator)
+        else:
+            if train and recipe.augment == "flip_crop":
+                x = augment.flip_crop(x, generator)
+            elif train and recipe.augment == "flip":
+                x = augment.hflip(x, 0.5, generator)
+            x = normalize(x)
+        x = x.unsqueeze(0).expand(cfg.T, *x.shape)  # direct encoding: (T, B, 3, H, W)
+    else:
+        x = split.x[idx]  # (B, T, P, H, W)
+        if train and recipe.augment in ("official", "flip", "flip_crop"):
+            x = augment.hflip(x, 0.5, generator)
+            if recipe.augment == "official":
+                x = augment.snn_augment_wide(x, generator=generator)
+        x = x.transpose(0, 1)  # (T, B, P, H, W)
+    if not train:
+        return x, y
+    target = augment.smooth_one_hot(y, split.num_classes, recipe.smoothing)
+    if recipe.mixup_alpha > 0 and epoch < recipe.mixup_off_epoch:
+        if float(torch.rand(1, generator=generator)) < recipe.mixup_prob:
+            lam = float(torch.distributions.Beta(recipe.mixup_alpha, recipe.mixup_alpha).sample())
+            x = lam * x + (1 - lam) * x.flip(1)
+            target = lam * target + (1 - lam) * target.flip(0)
+    return x, target
+
+
+# ---------------------------------------------------------------- one epoch
+
+def soft_cross_entropy(logits, target):
+    return torch.sum(-target * F.log_softmax(logits.float(), dim=-1), dim=-1).mean()
+
+
+def autocast(device, recipe, bf16=False):
+    """float16 autocast on CUDA when the recipe says amp; bfloat16 on CPU when asked (``bf16``)."""
+    if device.type == "cuda" and recipe.amp:
+        return torch.autocast("cuda", dtype=torch.float16)
+    if device.type == "cpu" and bf16:
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def epoch_order(n, epoch, seed, batch_size, rank=0, world=1):
+    """The batches of ``epoch``: a permutation seeded by (seed, epoch), cut into global batches of
+    ``batch_size`` (the last, incomplete one is dropped, as the official loaders do); each process
+    takes its ``rank``-th share of every global batch."""
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+    steps = n // batch_size
+    per = batch_size // world
+    return [perm[s * batch_size + rank * per: s * batch_size + (rank + 1) * per] for s in range(steps)]
+
+
+def _reduce(values, device):
+    """Sum a list of floats over all processes (a no-op without torch.distributed)."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return values
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    torch.distributed.all_reduce(t)
+    return t.tolist()
+
+
+@dataclass
+class EpochState:
+    """Where a run stands inside an epoch, so that a checkpoint taken mid-epoch can continue it."""
+    step: int = 0
+    loss_sum: float = 0.0
+    correct: float = 0.0
+    seen: int = 0
+    time_s: float = 0.0
+    gen_state: object = None  # the epoch's augmentation generator at ``step`` (a uint8 tensor)
+
+
+def train_one_epoch(model, split, optimizer, recipe, epoch, cfg, device=torch.device("cpu"), seed=0, scaler=None,
+                    bf16=False, rank=0, world=1, state=None, on_step=None, progress=True, max_steps=None):
+    """One epoch of training. Returns dict(loss, acc, img_per_s, time_s, steps, lr).
+
+    ``state``: an ``EpochState`` to continue from (a mid-epoch checkpoint). ``on_step(state)`` is
+    called after every step (the CLI saves checkpoints there). A non-finite loss raises TrainingError
+    naming the epoch and step; nothing is written after it.
+    """
+    from tqdm.auto import tqdm
+
+    model.train()
+    batches = epoch_order(len(split), epoch, seed, recipe.batch_size, rank, world)
+    if max_steps is not None:
+        batches = batches[:max_steps]
+    state = state or EpochState()
+    gen = torch.Generator().manual_seed((seed * 100_003 + epoch) * 64 + rank)
+    if state.step == 0:  # the global RNG (kornia's erasing, the Beta draw) is seeded per epoch too
+        torch.manual_seed((seed * 100_003 + epoch) * 64 + rank + 1)
+    else:  # a mid-epoch checkpoint restored the global RNG; the epoch's generator continues here
+        gen.set_state(state.gen_state)
+    bar = tqdm(total=len(batches), initial=state.step, desc=f"epoch {epoch}", disable=not progress or rank != 0,
+               leave=False, dynamic_ncols=True)
+    steps_per_epoch = len(batches)
+    for step in range(state.step, len(batches)):
+        t0 = time.perf_counter()
+        lr = lr_at(epoch + step / steps_per_epoch if recipe.per_step_lr else epoch, recipe)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x, target = make_batch(split, batches[step], True, recipe, epoch, gen, cfg)
+        x, target = x.to(device, non_blocking=True), target.to(device, non_blocking=True)
+        with autocast(device, recipe, bf16):
+            logits = model(x)
+        loss = soft_cross_entropy(logits, target)
+        if not torch.isfinite(loss):
+            raise TrainingError(f"non-finite loss ({loss.item()}) at epoch {epoch}, step {step}: the run stops; "
+                                "the last checkpoint written before this step is kept")
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+        B = len(target)
+        state.loss_sum += loss.item() * B
+        state.correct += (logits.argmax(1) == target.argmax(1)).sum().item()
+        state.seen += B
+        state.time_s += time.perf_counter() - t0
+        state.step = step + 1
+        bar.set_postfix(loss=f"{state.loss_sum / state.seen:.3f}", acc=f"{state.correct / state.seen:.3f}",
+                        img_s=f"{state.seen * world / state.time_s:.0f}", refresh=False)
+        bar.update(1)
+        if on_step is not None and state.step < len(batches):
+            state.gen_state = gen.get_state()
+            on_step(state)
+    bar.close()
+    loss_sum, correct, seen = _reduce([state.loss_sum, state.correct, float(state.seen)], device)
+    return dict(loss=loss_sum / seen, acc=correct / seen, img_per_s=seen / max(state.time_s, 1e-9),
+                time_s=state.time_s, steps=len(batches), lr=optimizer.param_groups[0]["lr"])
+
+
+@torch.no_grad()
+def evaluate(model, split, batch_size=256, device=torch.device("cpu"), cfg=None, bf16=False, progress=True,
+             rank=0, world=1, recipe=None):
+    """Top-1 accuracy and mean cross-entropy on every sample of ``split``. Returns dict(loss, acc, n, time_s)."""
+    from tqdm.auto import tqdm
+
+    cfg = cfg or _unwrap(model).cfg
+    recipe = recipe or RECIPES[("cifar", "quick")]
+    model.eval()
+    idx = torch.arange(len(split))[rank::world]
+    loss_sum = correct = 0.0
+    t0 = time.perf_counter()
+    for start in tqdm(range(0, len(idx), batch_size), desc="evaluate", disable=not progress or rank != 0,
+                      leave=False, dynamic_ncols=True):
+        x, y = make_batch(split, idx[start:start + batch_size], False, recipe, 0, None, cfg)
+        x, y = x.to(device), y.to(device)
+        with autocast(device, recipe, bf16):
+            logits = model(x)
+        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").item()
+        correct += (logits.argmax(1) == y).sum().item()
+    loss_sum, correct, n = _reduce([loss_sum, correct, float(len(idx))], device)
+    return dict(loss=loss_sum / n, acc=correct / n, n=int(n), time_s=time.perf_counter() - t0)
+
+
+def _unwrap(model):
+    return model.module if hasattr(model, "module") else model
+
+
+# ---------------------------------------------------------------- the run
+
+def parse_overrides(items):
+    """["depth=2", "sps_pool=(True, True, False, False)"] -> {"depth": 2, "sps_pool": (True, True, False, False)}."""
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ValueError(f"--set expects FIELD=VALUE (for example depth=2), got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            out[k.strip()] = ast.literal_eval(v)
+        except (ValueError, SyntaxError):
+            out[k.strip()] = v
+    return out
+
+
+def hardware():
+    """A one-line description of the machine: CPU model and cores, or the GPU."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    desc = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    if torch.cuda.is_available():
+        desc += f"; GPU {torch.cuda.get_device_name(0)}"
+    return desc
+
+
+def git_commit():
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m spikformer_lite.train", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", required=True, help=f"a create_model name: {', '.join(list_models())}")
+    p.add_argument("--recipe", default="quick", choices=("paper", "quick"),
+                   help="paper: the official settings for the data set; quick: small and CPU-friendly")
+    p.add_argument("--data", choices=sorted(DATASETS), help="data set (default: the preset's)")
+    p.add_argument("--set", nargs="*", metavar="FIELD=VALUE", default=[],
+                   help="model config overrides, e.g. depth=2 embed_dim=128 (after the recipe's own)")
+    p.add_argument("--epochs", type=int, help="cosine epochs (the recipe's cooldown follows)")
+    p.add_argument("--cooldown-epochs", type=int)
+    p.add_argument("--warmup-epochs", type=int)
+    p.add_argument("--batch-size", type=int, help="global batch size over all processes")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--T", type=int, help="time steps")
+    p.add_argument("--augment", choices=("official", "flip_crop", "flip", "none"))
+    p.add_argument("--train-subset", type=int, help="train on this many samples (a fixed random subset)")
+    p.add_argument("--test-subset", type=int, help="evaluate on this many test samples")
+    p.add_argument("--max-steps", type=int, help="stop each epoch after this many steps (smoke tests)")
+    p.add_argument("--data-root", help="data folder (default: $SPIKFORMER_DATA or ~/.cache/spikformer_lite)")
+    p.add_argument("--out", required=True, help="output folder: last.pt, log.csv, log.json")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--backend", choices=("torch", "numba"), help="LIF backend (default: numba on CPU)")
+    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast on CPU (where the CPU has bf16)")
+    p.add_argument("--no-amp", action="store_true", help="no float16 autocast on CUDA")
+    p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across processes (CUDA only)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
+    p.add_argument("--checkpoint-minutes", type=float, default=10.0,
+                   help="also checkpoint inside an epoch this often (0: only at epoch ends)")
+    p.add_argument("--stop-after-epochs", type=int,
+                   help="end this invocation after this many epochs (the schedule still spans --epochs)")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def _setup_distributed(device_arg):
+    """DDP from torchrun's environment: NCCL on CUDA, gloo on CPU. Returns (rank, world, local_rank, device)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, 0, torch.device(device_arg)
+    rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    device = torch.device(device_arg)
+    if device.type == "cuda":
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return rank, world, local_rank, device
+
+
+def run(argv=None):
+    """The CLI: parse, check, train, checkpoint, log. Returns the final log rows."""
+    args = build_parser().parse_args(argv)
+    if args.preset not in list_models():
+        raise SystemExit(f"error: unknown preset {args.preset!r}; choose one of {list_models()}")
+    data = args.data or default_data(args.preset)
+    kind, data_fields = DATASETS[data]
+    recipe = get_recipe(data, args.recipe, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                        augment=args.augment, cooldown_epochs=args.cooldown_epochs,
+                        warmup_epochs=args.warmup_epochs)
+    if args.no_amp:
+        recipe = replace(recipe, amp=False)
+    try:
+        user = parse_overrides(args.set)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}")
+    overrides = {**recipe.model_overrides, **data_fields, **user}
+    if args.T is not None:
+        overrides["T"] = args.T
+    device_type = torch.device(args.device).type
+    overrides.setdefault("backend", "numba" if device_type == "cpu" else "torch")
+    if args.backend:
+        overrides["backend"] = args.backend
+    problems = []
+    if device_type == "cuda" and not torch.cuda.is_available():
+        problems.append("--device cuda, but CUDA is not available here")
+    if device_type == "cuda" and overrides["backend"] == "numba":
+        problems.append("--backend numba runs on CPU only; use --backend torch with --device cuda")
+    if args.bf16 and device_type != "cpu":
+        problems.append("--bf16 is for CPU; on CUDA the recipe's float16 AMP applies (--no-amp to disable)")
+    if args.sync_bn and device_type != "cuda":
+        problems.append("--sync-bn needs CUDA (torch's SyncBatchNorm has no CPU path)")
+    if recipe.warmup_epochs > recipe.epochs:
+        problems.append(f"warmup ({recipe.warmup_epochs} epochs) is longer than the schedule ({recipe.epochs})")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if recipe.batch_size % world:
+        problems.append(f"the global batch size {recipe.batch_size} is not divisible by the {world} processes")
+    if problems:
+        raise SystemExit("error: " + "; ".join(problems))
+    try:
+        cfg = get_config(args.preset, **overrides)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}")
+    if kind == "cifar" and cfg.encoding != "direct" or kind == "events" and cfg.encoding != "events":
+        raise SystemExit(f"error: preset {args.preset!r} takes {cfg.encoding!r} input, but data set {data!r} gives "
+                         f"{'images' if kind == 'cifar' else 'events'}; choose a matching --preset or --data")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    rank, world, _, device = _setup_distributed(args.device)
+    out = Path(args.out)
+    ckpt_path = out / "last.pt"
+    if ckpt_path.exists() and not args.resume:
+        raise SystemExit(f"error: {ckpt_path} exists; pass --resume to continue that run or choose another --out")
+    if args.resume and not ckpt_path.exists():
+        raise SystemExit(f"error: --resume, but there is no checkpoint at {ckpt_path}")
+
+    try:
+        train_split = load_split(data, "train", cfg.T, args.data_root).subset(args.train_subset, args.seed)
+        test_split = load_split(data, "test", cfg.T, args.data_root).subset(args.test_subset, args.seed + 1)
+    except FileNotFoundError as e:
+        raise SystemExit(f"error: {e}")
+    if len(train_split) < recipe.batch_size:
+        raise SystemExit(f"error: {len(train_split)} training samples are fewer than one batch ({recipe.batch_size})")
+
+    torch.manual_seed(args.seed)
+    model = Spikformer(cfg).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and recipe.amp else None
+    meta = dict(preset=args.preset, data=data, recipe_name=args.recipe, recipe=asdict(recipe), argv=list(argv or sys.argv[1:]),
+                commit=git_commit(), hardware=hardware(), world_size=world, data_source=train_split.source,
+                test_source=test_split.source, bf16=bool(args.bf16), seed=args.seed)
+    rows, epoch, epoch_state, wall_s = [], 0, EpochState(), 0.0
+    if args.resume:
+        ckpt = load_checkpoint(ckpt_path, map_location=device)
+        check_same_model(ckpt, cfg, args.preset, ckpt_path)
+        if ckpt["meta"]["recipe"] != asdict(recipe):
+            raise SystemExit(f"error: {ckpt_path} was written with recipe {ckpt['meta']['recipe']}, not {asdict(recipe)}; "
+                             "resume with the same flags")
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scaler is not None and ckpt.get("scaler"):
+            scaler.load_state_dict(ckpt["scaler"])
+        set_rng_state(ckpt["rng"])
+        rows, epoch, wall_s = ckpt["meta"]["log"], ckpt["epoch"], ckpt["meta"]["wall_s"]
+        if ckpt["step"]:
+            epoch_state = EpochState(**ckpt["epoch_state"], gen_state=ckpt["gen_state"])
+        if rank == 0:
+            print(f"resumed {ckpt_path}: epoch {epoch}, step {ckpt['step']}", flush=True)
+    train_model = model
+    if world > 1:
+        if args.sync_bn:
+            train_model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(train_model)
+        train_model = torch.nn.parallel.DistributedDataParallel(
+            train_model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    def checkpoint(epoch, state):
+        if rank != 0:
+            return
+        save_checkpoint(ckpt_path, dict(
+            model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=dict(epoch=epoch),
+            scaler=scaler.state_dict() if scaler is not None else {}, rng=rng_state(), epoch=epoch,
+            step=state.step, epoch_state={k: v for k, v in vars(state).items() if k != "gen_state"},
+            gen_state=state.gen_state if state.gen_state is not None else torch.zeros(0, dtype=torch.uint8),
+            config=config_to_dict(cfg), preset=args.preset, meta={**meta, "log": rows, "wall_s": wall_s}))
+
+    last_save = [time.monotonic()]
+
+    def on_step(state):
+        if args.checkpoint_minutes and time.monotonic() - last_save[0] > 60 * args.checkpoint_minutes:
+            checkpoint(epoch, state)
+            last_save[0] = time.monotonic()
+
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "run.json").write_text(json.dumps(dict(config=config_to_dict(cfg), **meta), indent=1))
+        print(f"{args.preset} ({sum(p.numel() for p in model.parameters()) / 1e6:.3f}M parameters, T={cfg.T}) on "
+              f"{train_split.source}: {len(train_split):,} train / {len(test_split):,} test; "
+              f"{recipe.epochs}+{recipe.cooldown_epochs} epochs of {recipe.batch_size}; {meta['hardware']}",
+              flush=True)
+    total = recipe.epochs + recipe.cooldown_epochs
+    done_now = 0
+    while epoch < total:
+        if args.stop_after_epochs is not None and done_now >= args.stop_after_epochs:
+            break
+        t0 = time.perf_counter()
+        tr = train_one_epoch(train_model, train_split, optimizer, recipe, epoch, cfg, device, args.seed, scaler,
+                             args.bf16, rank, world, epoch_state, on_step, not args.no_progress, args.max_steps)
+        te = evaluate(train_model, test_split, recipe.eval_batch_size, device, cfg, args.bf16,
+                      not args.no_progress, rank, world, recipe)
+        wall_s += time.perf_counter() - t0
+        rows.append(dict(epoch=epoch, lr=tr["lr"], train_loss=tr["loss"], train_acc=tr["acc"],
+                         test_loss=te["loss"], test_acc=te["acc"], train_img_s=tr["img_per_s"],
+                         epoch_s=time.perf_counter() - t0, wall_s=wall_s))
+        epoch, epoch_state, done_now = epoch + 1, EpochState(), done_now + 1
+        checkpoint(epoch, epoch_state)
+        last_save[0] = time.monotonic()
+        if rank == 0:
+            write_logs(out, rows)
+            r = rows[-1]
+            print(f"epoch {r['epoch']}: lr {r['lr']:.2e}  train loss {r['train_loss']:.4f} acc {r['train_acc']:.4f}  "
+                  f"test loss {r['test_loss']:.4f} acc {r['test_acc']:.4f}  {r['train_img_s']:.0f} img/s  "
+                  f"{r['epoch_s']:.0f} s", flush=True)
+    if world > 1:
+        torch.distributed.destroy_process_group()
+    return rows
+
+
+def write_logs(out, rows):
+    """log.csv and log.json: one row per finished epoch (each written atomically)."""
+    out = Path(out)
+    tmp = out / ".log.csv.tmp"
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    tmp.replace(out / "log.csv")
+    tmp = out / ".log.json.tmp"
+    tmp.write_text(json.dumps(rows, indent=1))
+    tmp.replace(out / "log.json")
+
+
+def main(argv=None):
+    try:
+        run(argv)
+    except (TrainingError, CheckpointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+"""The training CLI: schedule, errors, checkpoints, bit-exact resume after SIGKILL, torchrun vs one process."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import spikformer_lite as sl
+from spikformer_lite import train
+from spikformer_lite.checkpoint import CheckpointError, check_same_model, load_checkpoint, save_checkpoint, sha256sum
+
+ROOT = os.environ.get("SPIKFORMER_DATA")
+needs_cifar = pytest.mark.skipif(not ROOT or not (Path(ROOT) / "cifar10/cifar10_jpeg.npz").is_file(),
+                                 reason="SPIKFORMER_DATA does not hold cifar10/cifar10_jpeg.npz")
+# A model small enough that a CPU trains a few epochs of it in seconds.
+BASE = ["--preset", "cifar10-4-384", "--recipe", "quick", "--T", "1", "--train-subset", "512", "--test-subset", "64",
+        "--batch-size", "32", "--epochs", "3", "--no-progress", "--threads", "1"]
+TINY = BASE + ["--set", "depth=1", "embed_dim=32", "num_heads=2"]
+
+
+def cli(*args, env=None, check=True):
+    proc = subprocess.run([sys.executable, "-m", "spikformer_lite.train", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def weights(path):
+    return load_checkpoint(path)["model"]
+
+
+# ---------------------------------------------------------------- schedule and recipes
+
+def test_schedule_is_timms_cosine_with_warmup_and_cooldown():
+    r = train.get_recipe("cifar10", "paper")  # lr 5e-4, warmup 20 epochs from 1e-5, 300 cosine epochs, min 1e-5
+    assert train.lr_at(0, r) == pytest.approx(1e-5)
+    assert train.lr_at(10, r) == pytest.approx(1e-5 + 10 * (5e-4 - 1e-5) / 20)
+    # after warmup the cosine runs over all 300 epochs (timm: warmup_prefix=False)
+    assert train.lr_at(20, r) == pytest.approx(1e-5 + 0.5 * (5e-4 - 1e-5) * (1 + torch.cos(torch.tensor(torch.pi * 20 / 300)).item()))
+    assert train.lr_at(150, r) == pytest.approx(1e-5 + 0.5 * (5e-4 - 1e-5))
+    assert train.lr_at(300, r) == train.lr_at(309, r) == pytest.approx(1e-5)  # the 10 cooldown epochs
+    assert r.epochs + r.cooldown_epochs == 310
+
+
+def test_paper_recipes_are_the_official_settings():
+    c = train.get_recipe("cifar10", "paper")
+    assert (c.epochs, c.batch_size, c.lr, c.weight_decay, c.warmup_epochs, c.cooldown_epochs) == (300, 128, 5e-4, 0.06, 20, 10)
+    assert (c.mixup_alpha, c.mixup_prob, c.mixup_off_epoch, c.smoothing, c.augment) == (0.5, 1.0, 200, 0.1, "official")
+    d = train.get_recipe("cifar10dvs", "paper")
+    assert (d.epochs, d.batch_size, d.lr, d.mixup_prob, d.mixup_off_epoch) == (96, 16, 1e-3, 0.5, 75)
+    assert sl.get_config("cifar10-4-384").T == 4 and sl.get_config("cifar10dvs-2-256").T == 16
+
+
+def test_epoch_order_is_seeded_and_split_over_processes():
+    a = train.epoch_order(100, epoch=3, seed=0, batch_size=8)
+    assert len(a) == 12 and all(len(b) == 8 for b in a)  # the incomplete last batch is dropped
+    assert all(torch.equal(x, y) for x, y in zip(a, train.epoch_order(100, 3, 0, 8)))
+    assert not torch.equal(a[0], train.epoch_order(100, 4, 0, 8)[0])
+    r0, r1 = train.epoch_order(100, 3, 0, 8, 0, 2), train.epoch_order(100, 3, 0, 8, 1, 2)
+    assert all(torch.equal(torch.cat([x, y]), z) for x, y, z in zip(r0, r1, a))
+
+
+# ---------------------------------------------------------------- clear errors
+
+def test_cli_errors_say_what_is_wrong(tmp_path):
+    p = cli("--preset", "cifar10-9-999", "--out", str(tmp_path / "a"), check=False)
+    assert p.returncode != 0 and "unknown preset 'cifar10-9-999'" in p.stderr and "cifar10-4-384" in p.stderr
+    p = cli("--preset", "cifar10-4-384", "--out", str(tmp_path / "b"), "--data-root", str(tmp_path / "empty"),
+            check=False)
+    assert p.returncode != 0 and "data_scripts/download_cifar.py" in p.stderr
+    p = cli("--preset", "cifar10-4-384", "--out", str(tmp_path / "c"), "--sync-bn", check=False)
+    assert p.returncode != 0 and "--sync-bn needs CUDA" in p.stderr
+    p = cli("--preset", "cifar10-4-384", "--out", str(tmp_path / "d"), "--data", "nmnist", check=False)
+    assert p.returncode != 0 and "choose a matching --preset or --data" in p.stderr
+    p = cli("--preset", "cifar10-4-384", "--out", str(tmp_path / "e"), "--epochs", "2", "--warmup-epochs", "5",
+            check=False)
+    assert p.returncode != 0 and "warmup (5 epochs) is longer than the schedule (2)" in p.stderr
+    p = cli("--preset", "cifar10-4-384", "--out", str(tmp_path / "f"), "--resume", check=False)
+    assert p.returncode != 0 and "no checkpoint at" in p.stderr
+    p = cli("--preset", "cifar10-4-384", "--out", str(tmp_path / "g"), "--set", "depth", check=False)
+    assert p.returncode != 0 and "FIELD=VALUE" in p.stderr
+    if not torch.cuda.is_available():
+        p = cli("--preset", "cifar10-4-384", "--out", str(tmp_path / "h"), "--device", "cuda", check=False)
+        assert p.returncode != 0 and "CUDA is not available" in p.stderr
+
+
+def test_model_rejects_non_finite_and_mismatched_inputs():
+    model = sl.create_model("cifar10-4-384", depth=1, embed_dim=32, num_heads=2, T=1)
+    x = model.encode(torch.rand(2, 3, 32, 32))
+    model(x)
+    with pytest.raises(ValueError, match="non-finite"):
+        model(x.clone().fill_(float("nan")))
+    with pytest.raises(ValueError, match=r"float64 but the model's parameters are torch.float32"):
+        model(x.double())
+
+
+def test_a_nan_loss_stops_training_and_names_the_step():
+    model = sl.create_model("cifar10-4-384", depth=1, embed_dim=32, num_heads=2, T=1)
+    with torch.no_grad():
+        model.head.bias.fill_(float("nan"))
+    split = train.Split(torch.randint(0, 255, (64, 32, 32, 3), dtype=torch.uint8), torch.randint(0, 10, (64,)),
+                        "cifar", "random test images", 10)
+    recipe = train.get_recipe("cifar10", "quick", batch_size=32, augment="none")
+    opt = torch.optim.AdamW(model.parameters())
+    with pytest.raises(train.TrainingError, match="non-finite loss .* at epoch 0, step 0"):
+        train.train_one_epoch(model, split, opt, recipe, 0, model.cfg, progress=False)
+
+
+# ---------------------------------------------------------------- checkpoints
+
+def test_checkpoint_errors(tmp_path):
+    cfg = sl.get_config("cifar10-4-256")
+    path = save_checkpoint(tmp_path / "c.pt", dict(model={"w": torch.ones(3)}, config=train.config_to_dict(cfg),
+                                                    preset="cifar10-4-256"))
+    ckpt = load_checkpoint(path, sha256=sha256sum(path))
+    check_same_model(ckpt, cfg, "cifar10-4-256")
+    check_same_model(ckpt, sl.get_config("cifar10-4-256", backend="numba"), "cifar10-4-256")  # same weights
+    with pytest.raises(CheckpointError, match=r"preset 'cifar10-4-256', not of 'cifar10-4-384'.*embed_dim"):
+        check_same_model(ckpt, sl.get_config("cifar10-4-384"), "cifar10-4-384")
+    with pytest.raises(CheckpointError, match="has sha256 .* expected 0000"):
+        load_checkpoint(path, sha256="0" * 64)
+    truncated = tmp_path / "t.pt"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match="truncated or corrupt"):
+        load_checkpoint(truncated)
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        load_checkpoint(tmp_path / "missing.pt")
+    evil = tmp_path / "evil.pt"
+    torch.save({"obj": train.Recipe}, evil)  # a pickled class: weights_only refuses it
+    with pytest.raises(CheckpointError, match="weights_only"):
+        load_checkpoint(evil)
+    assert not list(tmp_path.glob(".*tmp*"))  # no temporary file left behind
+
+
+@needs_cifar
+def test_resume_after_sigkill_gives_the_same_weights_bit_for_bit(tmp_path):
+    cli(*TINY, "--out", str(tmp_path / "straight"))
+    # the same run, checkpointing after every step, killed with SIGKILL inside its second epoch
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "spikformer_lite.train", *TINY, "--out", str(killed),
+                             "--checkpoint-minutes", "1e-9"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            ckpt = torch.load(killed / "last.pt", weights_only=True)
+            if ckpt["epoch"] == 1 and ckpt["step"] >= 3:
+                break
+        except (FileNotFoundError, RuntimeError, EOFError):
+            pass
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL, "the run ended before it could be killed: the test would prove nothing"
+    left = torch.load(killed / "last.pt", weights_only=True)
+    assert left["epoch"] == 1 and left["step"] > 0  # killed mid-epoch
+    out = cli(*TINY, "--out", str(killed), "--checkpoint-minutes", "1e-9", "--resume").stdout
+    assert "resumed" in out
+    a, b = weights(tmp_path / "straight" / "last.pt"), weights(killed / "last.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    log_a = json.loads((tmp_path / "straight" / "log.json").read_text())
+    log_b = json.loads((killed / "log.json").read_text())
+    assert [r["test_acc"] for r in log_a] == [r["test_acc"] for r in log_b]
+    assert [r["train_loss"] for r in log_a] == [r["train_loss"] for r in log_b]
+
+
+@needs_cifar
+def test_resume_refuses_other_flags(tmp_path):
+    cli(*TINY, "--out", str(tmp_path / "r"), "--stop-after-epochs", "1")
+    p = cli(*TINY, "--out", str(tmp_path / "r"), "--resume", "--lr", "1e-2", check=False)
+    assert p.returncode != 0 and "resume with the same flags" in p.stderr
+    p = cli(*BASE, "--set", "depth=2", "embed_dim=32", "num_heads=2", "--out", str(tmp_path / "r"), "--resume",
+            check=False)  # another model in the same folder
+    assert p.returncode != 0 and "depth: checkpoint 1, requested 2" in p.stderr
+    p = cli(*TINY, "--out", str(tmp_path / "r"), check=False)
+    assert p.returncode != 0 and "pass --resume" in p.stderr
+
+
+# ---------------------------------------------------------------- torchrun
+
+@needs_cifar
+def test_torchrun_two_processes_match_one_process_on_the_same_global_batch(tmp_path):
+    """DDP with per-process BatchNorm statistics (as the official code, which has no SyncBatchNorm by
+    default): each process normalises its half of the batch, and the gradients are averaged. One process
+    computes the same by running the two halves separately and averaging their losses."""
+    args = ["--preset", "cifar10-4-384", "--recipe", "quick", "--set", "depth=1", "embed_dim=32", "num_heads=2",
+            "--T", "2", "--train-subset", "256", "--test-subset", "64", "--batch-size", "32", "--epochs", "1",
+            "--warmup-epochs", "0", "--augment", "none", "--no-progress", "--threads", "1", "--backend", "torch"]
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           "-m", "spikformer_lite.train", *args, "--out", str(tmp_path / "ddp")],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ddp = load_checkpoint(tmp_path / "ddp" / "last.pt")
+
+    torch.manual_seed(0)
+    cfg = sl.get_config("cifar10-4-384", **{**train.DATASETS["cifar10"][1], "depth": 1, "embed_dim": 32,
+                                            "num_heads": 2, "T": 2, "backend": "torch"})
+    model = sl.Spikformer(cfg)
+    init = {n: p.detach().clone() for n, p in model.named_parameters()}
+    recipe = train.get_recipe("cifar10", "quick", batch_size=32, epochs=1, warmup_epochs=0, augment="none")
+    opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    split = train.load_split("cifar10", "train", root=ROOT).subset(256, 0)
+    halves = [train.epoch_order(len(split), 0, 0, 32, rank, 2) for rank in (0, 1)]
+    model.train()
+    for step in range(len(halves[0])):
+        for g in opt.param_groups:
+            g["lr"] = train.lr_at(step / len(halves[0]), recipe)
+        opt.zero_grad()
+        for rank in (0, 1):
+            x, target = train.make_batch(split, halves[rank][step], True, recipe, 0, None, cfg)
+            (train.soft_cross_entropy(model(x), target) / 2).backward()
+        opt.step()
+    # The bias of a linear layer that feeds a BatchNorm has an exact gradient of zero (BN subtracts the batch
+    # mean), so its computed gradient is rounding noise that Adam scales up to full-size steps, different in
+    # the two summation orders. Those biases do not change the training-mode output; compare the rest.
+    ours = {n: p for n, p in model.named_parameters() if not (n.endswith("linear.bias"))}
+    assert set(ours) <= set(ddp["model"]) and len(ours) > 30
+    for name, p in ours.items():  # parameters; the BN running statistics are rank 0's in DDP
+        # about 1% of the 9e-3 steps the training took: float reduction order, amplified by Adam over 8 steps
+        torch.testing.assert_close(ddp["model"][name], p.detach(), rtol=1e-3, atol=1e-4, msg=name)
+    assert max((ddp["model"][n] - p).abs().max().item() for n, p in init.items()) > 1e-3  # it did train
