@@ -131,6 +131,8 @@ def lif(x, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha=4.0, 
     if backend == "torch":
         s, h = lif_torch(x, tau, v_threshold, v_reset, detach_reset, alpha)
     elif backend == "numba":
+        if x.dtype in (torch.float16, torch.bfloat16) and torch.is_autocast_enabled(x.device.type):
+            x = x.float()  # under autocast the kernels run in float32; the next linear layer casts back
         out = lif_numba(x, tau, v_threshold, v_reset, detach_reset, alpha, store_h=return_h)
         s, h = out if return_h else (out, None)
     else:

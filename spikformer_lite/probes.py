@@ -89,3 +89,21 @@ def calibrate_batchnorm(model, x):
     for m, momentum in zip(norms, momenta):
         m.momentum = momentum
     return model.eval()
+
+
+def firing_rates(recording):
+    """Mean firing rate (spikes per neuron per time step) of every recorded LIF layer, in call order."""
+    return {name: float(s.float().mean()) for name, s in recording.spikes.items()}
+
+
+def attention_on_tokens(attn):
+    """How much attention each key token receives, as the token grid: (T, B, Hd, N, N) -> (T, B, Hd, g, g).
+
+    The sum over queries of Q K^T: a token that many queries attend to is bright; a token whose key
+    never fires is 0 (black in Fig. 3).
+    """
+    T, B, Hd, N, _ = attn.shape
+    g = int(round(N**0.5))
+    if g * g != N:
+        raise ValueError(f"attention over {N} tokens is not a square grid")
+    return attn.sum(3).reshape(T, B, Hd, g, g)

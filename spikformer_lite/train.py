@@ -11,7 +11,7 @@ minimum rate, label smoothing, mixup until an epoch, the official augmentation, 
 CUDA. ``RECIPES`` holds the settings with the file each number comes from.
 
 Every epoch (and every ``--checkpoint-minutes`` inside one) the run writes
-``<out>/last.pt`` atomically; ``--resume`` continues from it to the same weights, bit
+``<out>/last.pt`` atomically, and a copy of each end-of-epoch one as ``<out>/epoch.pt``; ``--resume`` continues from it to the same weights, bit
 for bit, as a run that was never interrupted: the batch order and every random draw
 of epoch e come from generators seeded by (seed, e), and a checkpoint inside an epoch
 stores the generator states at that step.
@@ -25,6 +25,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -541,8 +542,11 @@ def run(argv=None):
     if kind == "cifar" and cfg.encoding != "direct" or kind == "events" and cfg.encoding != "events":
         raise SystemExit(f"error: preset {args.preset!r} takes {cfg.encoding!r} input, but data set {data!r} gives "
                          f"{'images' if kind == 'cifar' else 'events'}; choose a matching --preset or --data")
-    if args.threads:
+    if args.threads:  # numba's LIF kernels too: two thread pools on too few cores stall each other
+        import numba
+
         torch.set_num_threads(args.threads)
+        numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
 
     rank, world, _, device = _setup_distributed(args.device)
     out = Path(args.out)
@@ -631,6 +635,8 @@ def run(argv=None):
                          epoch_s=time.perf_counter() - t0, wall_s=wall_s))
         epoch, epoch_state, done_now = epoch + 1, EpochState(), done_now + 1
         checkpoint(epoch, epoch_state)
+        if rank == 0:  # the last finished epoch stays in epoch.pt while last.pt moves on inside the next one
+            shutil.copyfile(ckpt_path, out / "epoch.pt")
         last_save[0] = time.monotonic()
         if rank == 0:
             write_logs(out, rows)

@@ -415,3 +415,100 @@ def emulator_slider_figure(events_by_threshold, sensor_size, height=380):
                       title=f"threshold C = {names[0]:g}: {len(events_by_threshold[names[0]]):,} events",
                       sliders=[_slider([f"{c:g}" for c in names], "contrast threshold C = ")])
     return fig
+
+
+# ---------------------------------------------------------------- training (reproduction chapters)
+
+def lr_schedule_figure(recipes, epochs_per_point=1, height=320):
+    """The learning rate over the epochs of each recipe: {label: Recipe}."""
+    from .train import lr_at
+
+    fig = go.Figure()
+    for label, r in recipes.items():
+        total = r.epochs + r.cooldown_epochs
+        e = np.arange(0, total + 1e-9, epochs_per_point)
+        fig.add_trace(go.Scatter(x=e, y=[lr_at(v, r) for v in e], mode="lines", name=label))
+    fig.update_layout(height=height, margin=dict(l=60, r=20, t=50, b=50), title="learning rate",
+                      xaxis_title="epoch", yaxis_title="lr", yaxis_type="log")
+    return fig
+
+
+def training_curves_figure(rows, title="", height=360):
+    """Loss and top-1 accuracy per epoch, train and test, from a training log (list of dicts)."""
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["loss", "top-1 accuracy"], horizontal_spacing=0.1)
+    for split, color in (("train", INPUT_COLOR), ("test", SPIKE_COLOR)):
+        for col, key in ((1, "loss"), (2, "acc")):
+            fig.add_trace(go.Scatter(x=epochs, y=[float(r[f"{split}_{key}"]) for r in rows], mode="lines+markers",
+                                     name=split, line_color=color, showlegend=col == 1, legendgroup=split),
+                          row=1, col=col)
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(height=height, margin=dict(l=50, r=20, t=60, b=50), title=title)
+    return fig
+
+
+def _attention_overlay_traces(image, grid_map, zmax, opacity=0.6, showscale=False):
+    """An image and, over it, a (g, g) map stretched to the image's size (black where the map is 0)."""
+    H, W = image.shape[:2]
+    g = grid_map.shape[0]
+    xs = (np.arange(g) + 0.5) * W / g - 0.5
+    ys = (np.arange(g) + 0.5) * H / g - 0.5
+    return [go.Image(z=image, hoverinfo="skip"),
+            go.Heatmap(z=grid_map, x=xs, y=ys, zmin=0, zmax=zmax, colorscale="Inferno", opacity=opacity,
+                       showscale=showscale, hovertemplate="token (%{x:.0f}, %{y:.0f}): %{z}<extra></extra>")]
+
+
+def attention_overlay_figure(image, grid_maps, titles, height=300, zmax=None):
+    """Fig. 3 of the paper: attention maps as (g, g) grids over an (H, W, 3) image, side by side."""
+    maps = [_np(m) for m in grid_maps]
+    zmax = zmax or max(float(m.max()) for m in maps) or 1.0
+    fig = make_subplots(rows=1, cols=len(maps), subplot_titles=titles, horizontal_spacing=0.02)
+    for i, m in enumerate(maps):
+        for trace in _attention_overlay_traces(_np(image), m, zmax, showscale=i == len(maps) - 1):
+            fig.add_trace(trace, row=1, col=i + 1)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=50, b=10))
+    return fig
+
+
+def attention_overlay_slider_figure(image, grid_maps, heads=(0, 1, 2, 3), active=0, height=320):
+    """Kernel-free: (T, Hd, g, g) attention grids of a few heads over the image, a slider over time steps."""
+    a = _np(grid_maps)
+    img = _np(image)
+    zmax = float(a[:, list(heads)].max()) or 1.0
+    fig = make_subplots(rows=1, cols=len(heads), subplot_titles=[f"head {h}" for h in heads],
+                        horizontal_spacing=0.02)
+
+    def traces(t):
+        return [tr for i, h in enumerate(heads)
+                for tr in _attention_overlay_traces(img, a[t, h], zmax, showscale=i == len(heads) - 1)]
+
+    for i, trace in enumerate(traces(active)):
+        fig.add_trace(trace, row=1, col=i // 2 + 1)
+    fig.frames = [go.Frame(name=str(t), data=traces(t)) for t in range(a.shape[0])]
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=50, b=60),
+                      sliders=[_slider([str(t) for t in range(a.shape[0])], "time step ", active=active,
+                                       labels=[f"t={t}" for t in range(a.shape[0])])])
+    return fig
+
+
+def membrane_traces_figure(h, s, v_threshold=1.0, names=None, title="", height=360):
+    """Membrane potential H[t] (T, n) of n neurons, their spikes marked, and the threshold."""
+    h, s = _np(h), _np(s)
+    T, n = h.shape
+    t = np.arange(T)
+    fig = go.Figure()
+    for j in range(n):
+        name = names[j] if names else f"neuron {j}"
+        fig.add_trace(go.Scatter(x=t, y=h[:, j], mode="lines+markers", name=name, legendgroup=name))
+        fired = s[:, j] > 0
+        fig.add_trace(go.Scatter(x=t[fired], y=h[fired, j], mode="markers", marker=dict(symbol="star", size=13),
+                                 name=f"{name}: spike", legendgroup=name, showlegend=False,
+                                 hovertemplate="spike at t=%{x}<extra></extra>"))
+    fig.add_hline(y=v_threshold, line_dash="dash", line_color=SPIKE_COLOR, annotation_text="V_th")
+    fig.update_layout(height=height, margin=dict(l=60, r=20, t=50, b=50), title=title, xaxis_title="time step t",
+                      yaxis_title="H[t]", xaxis=dict(tickmode="linear", dtick=1))
+    return fig

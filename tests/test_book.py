@@ -61,3 +61,14 @@ def test_toc_lists_every_notebook_and_nothing_else():
         listed.add(matches[0].resolve())
     on_disk = {p.resolve() for p in NOTEBOOKS}
     assert on_disk - listed == set(), f"notebooks missing from _toc.yml: {sorted(on_disk - listed)}"
+
+
+def test_reproduction_chapters_match_their_source():
+    """Chapters 6-7 are written by book/_make_notebooks.py: the stored notebooks must be its output."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_notebooks", ROOT / "book" / "_make_notebooks.py")
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
+    for name in make.NOTEBOOKS:
+        assert (ROOT / "book" / name).read_text() == make.build(name), f"{name}: run python book/_make_notebooks.py"

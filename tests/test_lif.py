@@ -211,3 +211,11 @@ def test_kernel_block_size():
 
     assert block_size(4) == 16384 and block_size(16) == 4096 and block_size(10_000) == 1024
     assert all(block_size(T) & (block_size(T) - 1) == 0 for T in range(1, 100))  # powers of two
+
+
+def test_numba_backend_under_cpu_autocast_computes_in_float32():
+    x = make_input((4, 8, 16)).detach()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        s = sl.LIF(backend="numba")(x.bfloat16())
+    assert s.dtype == torch.float32
+    assert torch.equal(s, sl.LIF()(x.bfloat16().float()))

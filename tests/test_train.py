@@ -224,3 +224,26 @@ def test_torchrun_two_processes_match_one_process_on_the_same_global_batch(tmp_p
         # about 1% of the 9e-3 steps the training took: float reduction order, amplified by Adam over 8 steps
         torch.testing.assert_close(ddp["model"][name], p.detach(), rtol=1e-3, atol=1e-4, msg=name)
     assert max((ddp["model"][n] - p).abs().max().item() for n, p in init.items()) > 1e-3  # it did train
+
+
+@needs_cifar
+def test_export_and_load_published_checkpoint(tmp_path):
+    from spikformer_lite.published import export, load_published
+
+    cli(*TINY, "--out", str(tmp_path / "run"), "--epochs", "1")
+    entry = export(tmp_path / "run", "tiny", folder=tmp_path / "pub")
+    assert entry["epochs_done"] == 1 and entry["test_n"] == 10_000 and entry["data_label"].startswith("CIFAR-10, JPEG")
+    assert "--epochs 1" in entry["command"] and len(entry["sha256"]) == 64
+    model, e = load_published("tiny", folder=tmp_path / "pub")
+    trained = weights(tmp_path / "run" / "last.pt")
+    for k, v in model.state_dict().items():  # float16 on disk, float32 in the model
+        assert v.dtype == trained[k].dtype
+        torch.testing.assert_close(v, trained[k].half().to(v.dtype), rtol=0, atol=0)
+    result = train.evaluate(model, train.load_split("cifar10", "test", root=ROOT), cfg=model.cfg, progress=False)
+    assert result["acc"] == e["test_acc"]
+    path = tmp_path / "pub" / "tiny.pt"
+    path.write_bytes(path.read_bytes()[:-10] + b"0123456789")  # tampered
+    with pytest.raises(CheckpointError, match="has sha256"):
+        load_published("tiny", folder=tmp_path / "pub")
+    with pytest.raises(KeyError, match="no published checkpoint 'other'"):
+        load_published("other", folder=tmp_path / "pub")

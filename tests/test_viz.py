@@ -108,3 +108,51 @@ def test_event_figures():
     assert len(fig.frames) == 3 and fig.frames[2].data[0].z[0][0] == -1
     fig = viz.emulator_slider_figure({0.1: ev, 0.3: ev[:2]}, (6, 6, 2))
     assert [f.name for f in fig.frames] == ["0.1", "0.3"] and "2 events" in fig.frames[1].layout.title.text
+
+
+def test_attention_on_tokens_sums_queries_into_the_grid():
+    attn = torch.zeros(2, 1, 3, 64, 64)
+    attn[1, 0, 2, :, 10] = 1.0  # every query attends to key token 10 = grid (1, 2) at t=1, head 2
+    g = sl.attention_on_tokens(attn)
+    assert g.shape == (2, 1, 3, 8, 8) and g[1, 0, 2, 1, 2] == 64 and g.sum() == 64
+    with pytest.raises(ValueError, match="square grid"):
+        sl.attention_on_tokens(torch.zeros(1, 1, 1, 10, 10))
+
+
+def test_firing_rates_are_means_of_the_recorded_spikes():
+    model = sl.create_model("cifar10-4-384", depth=1, embed_dim=32, num_heads=2, T=2).eval()
+    with torch.no_grad(), sl.record_spikes(model) as rec:
+        model(model.encode(torch.rand(2, 3, 32, 32)))
+    rates = sl.firing_rates(rec)
+    assert list(rates) == list(rec.spikes) and rates["sps.stages.0.lif"] == rec.spikes["sps.stages.0.lif"].mean().item()
+
+
+def test_attention_overlay_figures():
+    image = np.zeros((32, 32, 3), np.uint8)
+    grids = torch.rand(2, 4, 8, 8)  # (T, heads, g, g)
+    fig = viz.attention_overlay_figure(image, [grids[0, 0], grids[1, 0]], ["a", "b"])
+    assert [t.type for t in fig.data] == ["image", "heatmap", "image", "heatmap"]
+    assert np.allclose(fig.data[1].z, grids[0, 0].numpy())
+    assert fig.data[1].x[0] == pytest.approx(1.5) and fig.data[1].x[-1] == pytest.approx(29.5)  # token centres
+    fig = viz.attention_overlay_slider_figure(image, grids, heads=(0, 3), active=1)
+    assert len(fig.frames) == 2 and np.allclose(fig.data[3].z, grids[1, 3].numpy())  # opens at t=1
+    assert np.allclose(fig.frames[0].data[1].z, grids[0, 0].numpy())
+
+
+def test_training_figures():
+    from spikformer_lite import train
+
+    rows = [dict(epoch=e, train_loss=2 - e / 10, test_loss=2.1 - e / 10, train_acc=e / 10, test_acc=e / 11)
+            for e in range(5)]
+    fig = viz.training_curves_figure(rows)
+    assert len(fig.data) == 4 and list(fig.data[3].y) == [r["test_acc"] for r in rows]
+    r = train.get_recipe("cifar10", "paper")
+    fig = viz.lr_schedule_figure({"paper": r})
+    assert len(fig.data[0].x) == 311 and fig.data[0].y[0] == pytest.approx(1e-5) and max(fig.data[0].y) <= 5e-4
+
+
+def test_membrane_traces_mark_each_spike():
+    h = torch.tensor([[0.5, 1.2], [1.1, 0.3]])
+    s = (h >= 1).float()
+    fig = viz.membrane_traces_figure(h, s, names=["a", "b"])
+    assert list(fig.data[1].x) == [1] and list(fig.data[3].x) == [0]  # spike markers at the crossings
