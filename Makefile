@@ -1,6 +1,6 @@
 # make test   run the package tests and every book notebook (nbmake)
 # make book   execute the notebooks and build the HTML book into _build/html (warnings are errors)
-# make bench  print the LIF benchmark (numba vs torch vs SpikingJelly vs the memory floor)
+# make bench  print the LIF benchmark (numba vs torch vs SpikingJelly vs the memory floor) and the training-step benchmark
 # Each target first creates .venv and installs the pinned environment (requirements-lock.txt).
 
 PYTHON ?= python3
@@ -32,6 +32,7 @@ book: venv
 
 bench: venv
 	$(PY) benchmarks/bench_lif.py
+	$(PY) benchmarks/bench_train.py
 
 clean:
 	rm -rf _build
