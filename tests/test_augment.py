@@ -80,3 +80,29 @@ def test_recipe_switches_mixup_off_and_erases():
     assert 0.15 < erased < 0.35  # probability 0.25
     with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
         aug(x[:, :1], labels, epoch=0)
+
+
+def test_flip_crop_moves_whole_images():
+    x = images(16)
+    y = augment.flip_crop(x, generator=torch.Generator().manual_seed(0))
+    assert y.shape == x.shape
+    # each output is a shifted (and maybe mirrored) copy: its centre 24 x 24 appears in the padded original
+    padded = torch.nn.functional.pad(x, (4,) * 4)
+    for i in range(16):
+        found = any(torch.equal(y[i, :, 4:28, 4:28], c[:, dy + 4:dy + 28, dx + 4:dx + 28])
+                    for c in (padded[i], padded[i].flip(-1)) for dy in range(9) for dx in range(9))
+        assert found, i
+
+
+def test_snn_augment_wide_keeps_shape_and_events_stay_counts():
+    frames = (torch.rand(32, 4, 2, 16, 16) < 0.3).float() * 3
+    y = augment.snn_augment_wide(frames, generator=torch.Generator().manual_seed(0))
+    assert y.shape == frames.shape
+    values = set(torch.unique(y).tolist())
+    assert values <= {0.0, 3.0}  # nearest interpolation and zero fill: no new values
+    same = [torch.equal(y[i], frames[i]) for i in range(32)]
+    assert 0 < sum(same) < 32  # identity is one op of six; the others change the frames
+    # one op per recording, the same for all its frames: frame-to-frame differences stay zero where they were
+    stat = torch.zeros(1, 4, 2, 16, 16) + (torch.rand(1, 1, 2, 16, 16) < 0.3).float()
+    ys = augment.snn_augment_wide(stat.repeat(8, 1, 1, 1, 1), generator=torch.Generator().manual_seed(1))
+    assert all(torch.equal(ys[i, t], ys[i, 0]) for i in range(8) for t in range(4))

@@ -247,3 +247,27 @@ def test_export_and_load_published_checkpoint(tmp_path):
         load_published("tiny", folder=tmp_path / "pub")
     with pytest.raises(KeyError, match="no published checkpoint 'other'"):
         load_published("other", folder=tmp_path / "pub")
+
+
+@needs_cifar
+def test_paper_recipe_runs_the_official_cifar_augmentation(tmp_path):
+    out = cli("--preset", "cifar10-4-384", "--recipe", "paper", "--set", "depth=1", "embed_dim=32", "num_heads=2",
+              "--T", "1", "--train-subset", "256", "--test-subset", "64", "--epochs", "1", "--warmup-epochs", "0",
+              "--max-steps", "2", "--no-progress", "--threads", "1", "--out", str(tmp_path / "p")).stdout
+    assert "1+10 epochs of 128" in out  # the cooldown follows the cosine
+    log = json.loads((tmp_path / "p" / "log.json").read_text())
+    assert len(log) == 11 and log[-1]["lr"] == pytest.approx(1e-5)  # cooldown at min_lr
+
+
+def test_paper_recipe_on_event_data_in_tonic_layout(tmp_path):
+    import fake_data
+
+    for split in ("train", "test"):
+        fake_data.write_dvsgesture(tmp_path, split, n=100, seed=int(split == "test"))  # tonic wants >= 100 files
+    cli("--preset", "dvs128-2-256", "--recipe", "paper", "--set", "depth=1", "embed_dim=32", "num_heads=2",
+        "--T", "2", "--epochs", "1", "--warmup-epochs", "0", "--cooldown-epochs", "0", "--no-progress",
+        "--threads", "1", "--data-root", str(tmp_path), "--out", str(tmp_path / "dvs"))
+    log = json.loads((tmp_path / "dvs" / "log.json").read_text())
+    assert len(log) == 1 and 0 <= log[0]["test_acc"] <= 1
+    run = json.loads((tmp_path / "dvs" / "run.json").read_text())
+    assert run["config"]["image_size"] == 128 and run["config"]["in_channels"] == 2 and run["recipe"]["augment"] == "official"
