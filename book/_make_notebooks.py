@@ -47,8 +47,8 @@ CH6 = [
 # Training and reproducing CIFAR-10
 
 Chapters 1-4 built a Spikformer and never trained one. This chapter trains it: first live, for a
-few minutes on a CPU, then with the checkpoint this book trained for many hours and publishes with its
-log. With the trained model we can finally look at what the paper shows: attention maps over real
+few minutes on a CPU, then with the checkpoint this book trains with its command line tool and publishes
+with its log (the manifest says how many epochs and hours it has had so far). With the trained model we can finally look at what the paper shows: attention maps over real
 images (Fig. 3), membrane potentials of real neurons, and how often each layer fires.
 
 **In this chapter you will**
@@ -69,10 +69,12 @@ images (Fig. 3), membrane potentials of real neurons, and how often each layer f
 ## 1. The recipe
 
 The official CIFAR-10 settings (`cifar10/cifar10.yml` and timm's `train.py` in the Spikformer code) are in
-`train.RECIPES`: AdamW, batch 128, learning rate $5 \\times 10^{-4}$, weight decay 0.06, a cosine schedule
-over 300 epochs after 20 warmup epochs, then 10 cooldown epochs at the minimum rate: the paper's "310
-training epochs with a cosine-decay learning rate whose initial value is 0.0005" (sec. 4.1). The data are
-flipped, RandAugment-ed, randomly erased and mixed up (until epoch 200), with label smoothing 0.1.
+`train.RECIPES`: AdamW, batch 128, learning rate $5 \\times 10^{-4}$, weight decay 0.06, a cosine over epochs
+0-300 whose first 20 epochs are replaced by a linear warmup (timm's default: the warmup is not a prefix),
+then 10 cooldown epochs at the minimum rate, 310 in all. For CIFAR the paper itself states only the batch
+size (sec. 4.1); its "310 training epochs with a cosine-decay learning rate whose initial value is 0.0005"
+is said of ImageNet, and the CIFAR file agrees. The data are flipped, RandAugment-ed, randomly erased and
+mixed up (until epoch 200), with label smoothing 0.1.
 
 The **quick** recipe is ours, not the paper's: a 2-block, 128-dimensional Spikformer at $T=2$, flips and
 crops, 30 epochs with a per-step cosine. It is the recipe of the published checkpoint below.
@@ -91,8 +93,9 @@ viz.lr_schedule_figure({"paper (per epoch)": paper, "quick (per step)": quick}, 
 
 `train.train_one_epoch` and `train.evaluate` are what the command line tool
 `python -m spikformer_lite.train` runs every epoch; here we call them directly. In quick mode: the quick
-model, one epoch over 8,000 training images, evaluated on 2,000 test images (about two minutes on a
-2-core CPU). The bar shows the loss, the accuracy and the images per second as it goes.
+model, one epoch over 8,000 training images, evaluated on 2,000 test images (one to four minutes on a
+2-core CPU, depending on its load). This run's schedule is a one-epoch cosine without warmup
+(`epochs=1, warmup_epochs=0`), not the 30-epoch one plotted above. The bar shows the loss, the accuracy and the images per second as it goes.
 '''),
     code('''
 if MODE == "quick":
@@ -120,8 +123,8 @@ for epoch in range(recipe.epochs + recipe.cooldown_epochs):
           f"on {te['n']:,} images; {tr['img_per_s']:.0f} img/s, {tr['time_s']:.0f} s")
 '''),
     md('''
-**Check:** after one epoch on 8,000 images the model is far above chance (10%) on test images it has
-never seen. It is also far below the published checkpoint, which saw 30 epochs of all 50,000.
+**Check:** after one epoch on 8,000 images the model is above chance (10%) on test images it has never
+seen. The published checkpoint below has trained longer, on all 50,000 images.
 '''),
     code('''
 assert live_log[-1]["test_acc"] > 0.2, live_log[-1]
@@ -131,10 +134,15 @@ assert live_log[-1]["test_acc"] > 0.2, live_log[-1]
 
 `checkpoints/manifest.json` lists the checkpoints this book trained with the command line tool, each
 with the exact command, the commit, the data, the hardware, the wall time, its test accuracy and the
-sha256 of the file. `load_published` checks the hash before it loads anything.
+sha256 of the file. `load_published` checks the hash before it loads anything. Its preset is
+`cifar10-4-384`, shrunk by the quick recipe's overrides (the `config` row): 2 blocks of 128 at $T=2$.
 '''),
     code('''
 model, entry = load_published("cifar10-quick")
+INTERIM = entry["epochs_done"] < entry["epochs_planned"]
+status = (f"INTERIM: {entry['epochs_done']} of {entry['epochs_planned']} epochs, still training" if INTERIM
+          else f"finished: {entry['epochs_done']} epochs")
+print(status)
 if entry.get("notes"):
     print("note:", entry["notes"])
 keys = ["preset", "config", "data_label", "command", "commit", "epochs_done", "epochs_planned", "wall_hours",
@@ -161,7 +169,8 @@ from spikformer_lite.published import CHECKPOINTS
 
 with open(CHECKPOINTS / entry["log"]) as f:
     log = list(csv.DictReader(f))
-viz.training_curves_figure(log, title=f"cifar10-quick: {entry['data_label']}, {entry['hardware'].split(',')[0]}").show()
+viz.training_curves_figure(log, title=f"cifar10-quick ({status}): {entry['data_label']}, "
+                                     f"{entry['hardware'].split(' (')[0]}").show()
 best = max(float(r["test_acc"]) for r in log)
 print(f"{len(log)} epochs logged; best test accuracy {best:.2%}, last {float(log[-1]['test_acc']):.2%}")
 # The log's last epoch is the published model, measured there with its float32 weights; the published
@@ -173,42 +182,52 @@ assert abs(float(log[-1]["test_acc"]) - entry["test_acc"]) <= 0.003
 
 The paper trains the 9.3M-parameter Spikformer-4-384 at $T=4$ for 310 epochs on GPUs. Independent re-runs
 of the official code do not all reach its number. Ours is a much smaller model, trained on a 2-core CPU
-on the JPEG-re-encoded copy of CIFAR-10, so it is a reproduction of the *method*, not of the number.
+on the JPEG-re-encoded copy of CIFAR-10, so it is a reproduction of the *method*, not of the number. The
+official code reports the best test epoch; ours is the last one.
 '''),
     code('''
 reported = [
     dict(result="paper, Table 3", model="Spikformer-4-384, T=4", data="CIFAR-10", epochs="310",
-         hardware="GPUs (not stated for CIFAR)", time="not stated", top1="95.19"),
+         hardware="not stated", time="not stated", top1="95.19"),
     dict(result="paper, Table 3", model="Spikformer-4-384, T=4", data="CIFAR-100", epochs="310",
-         hardware="GPUs (not stated for CIFAR)", time="not stated", top1="77.86"),
-    dict(result="STEP benchmark re-run", model="Spikformer-4-384, T=4", data="CIFAR-10", epochs="400",
-         hardware="not stated", time="not stated", top1="95.41"),
-    dict(result="ZK-Zhou/spikformer issue #33", model="Spikformer-4-384, T=4 (cifar10.yml unchanged)",
-         data="CIFAR-10", epochs="310", hardware="1 A100", time="not stated", top1="91.0"),
-    dict(result="Spikingformer-CML issue #2", model="Spikformer-4-384, T=4", data="CIFAR-10", epochs="not stated",
-         hardware="not stated", time="not stated", top1="94.75"),
+         hardware="not stated", time="not stated", top1="77.86"),
+    dict(result="paper, Table 3 (400E)", model="Spikformer-4-384, T=4", data="CIFAR-10 / CIFAR-100",
+         epochs="400", hardware="not stated", time="not stated", top1="95.51 / 78.21"),
+    dict(result="STEP benchmark re-run (as cited in this project's issue 10)", model="Spikformer-4-384, T=4",
+         data="CIFAR-10", epochs="400", hardware="not stated", time="not stated", top1="95.41"),
+    dict(result="[ZK-Zhou/spikformer#33](https://github.com/ZK-Zhou/spikformer/issues/33)",
+         model="Spikformer-4-384, T=4 (cifar10.yml unchanged)", data="CIFAR-10", epochs="310", hardware="1 A100",
+         time="not stated", top1="91.0"),
+    dict(result="Spikingformer-CML issue #2 (as cited in this project's issue 10)", model="Spikformer-4-384, T=4",
+         data="CIFAR-10", epochs="not stated", hardware="not stated", time="not stated", top1="94.75"),
 ]
 c = entry["config"]
 ours = dict(result="this book (published checkpoint)",
             model=f"Spikformer-{c['depth']}-{c['embed_dim']}, T={c['T']} ({entry['params'] / 1e6:.2f}M)",
-            data=entry["data_label"], epochs=str(entry["epochs_done"]), hardware=entry["hardware"].split(",")[0],
+            data=entry["data_label"],
+            epochs=f"{entry['epochs_done']} of {entry['epochs_planned']}" + (" (interim)" if INTERIM else ""),
+            hardware=entry["hardware"].split(" (")[0],
             time=f"{entry['wall_hours']:.1f} h", top1=f"{100 * result['acc']:.2f}")
 display(Markdown(viz.markdown_table(reported + [ours])))
 '''),
     md('''
 ## 5. Attention over the image
 
-Fig. 3 of the paper shows SSA's attention maps of the last encoder block over ImageNet images: "SSA can
-capture image regions associated with classification semantics and set irrelevant regions to 0 (black
-region)". Here is the same view for our trained CIFAR-10 model. For each token, the brightness is how much
-attention it receives from all queries: the column sums of $QK^T$ (`sl.attention_on_tokens`), drawn over
-the $8 \\times 8$ token grid of the image. A token whose key neuron never fires gets exactly 0.
+Fig. 3 of the paper shows SSA's attention maps of the last encoder block of Spikformer-8-512 over ImageNet
+images at the fourth time step: "SSA can capture image regions associated with classification semantics and
+set irrelevant regions to 0 (black region)". The paper does not say how a map over the image is made from
+the $N \\times N$ matrix $QK^T$; this book's choice is, for each token, how much attention it receives from
+all queries: the column sums of $QK^T$ (`sl.attention_on_tokens`), drawn over the $8 \\times 8$ token grid
+of the image (CIFAR-10 test images, JPEG re-encoded). A token whose key spikes are all zero in a head gets
+exactly 0 there (it can also get 0 when its key fires only in channels where no query does). Look for which
+parts of the image stay black, and whether that changes with the time step. The model is small and, while
+interim, often wrong, so these maps are not evidence of "classification semantics".
 '''),
     code('''
 from spikformer_lite import data
 
 model.set_backend("numba")
-image_ids = [7000, 3, 1205, 8100, 9050, 4400]   # test images, by index in the class-sorted offline copy
+image_ids = [7000, 3, 1205, 8100, 9050, 4400]   # one each of six classes (the offline copy is sorted by class)
 images, labels = data.cifar10_examples(image_ids, split="test")
 with torch.no_grad():
     logits, attn = model(model.encode(data.to_tensor(images)), return_attn=True)
@@ -216,10 +235,17 @@ grids = sl.attention_on_tokens(attn[-1])          # last block: (T, B, heads, 8,
 predicted = logits.argmax(1)
 names = [f"{data.CIFAR10_CLASSES[l]} (predicted {data.CIFAR10_CLASSES[p]})" for l, p in zip(labels, predicted)]
 T = cfg.T
-open_t = int(grids[:, 0].flatten(1).sum(1).argmax())   # the time step where Q and K fire most for image 0
-print("images:", names, "| opening at t =", open_t)
+open_t = int(grids[:, 0].flatten(1).sum(1).argmax())   # the time step with the most attention for image 0
+with torch.no_grad(), sl.record_spikes(model) as rec_k:
+    model(model.encode(data.to_tensor(images)))
+k = rec_k.spikes[f"blocks.{cfg.depth - 1}.attn.k.lif"]           # (T, B, N, D) spikes of the last block's keys
+k_silent = k.reshape(*k.shape[:3], cfg.num_heads, -1).sum(-1).permute(0, 1, 3, 2) == 0   # (T, B, heads, N)
+black = grids.flatten(3) == 0
 assert (grids >= 0).all() and grids[open_t, 0].sum() > 0
-assert (grids == 0).any()                             # black tokens: their key neurons never fired
+assert black[k_silent].all()                           # every silent key token is black
+print("images:", names, "| opening at t =", open_t)
+print(f"black tokens: {black.float().mean():.0%} of all (token, head, step, image); "
+      f"{k_silent.float().mean():.0%} have silent keys")
 '''),
     md('''
 Move the sliders: image, head and time step (live, with a kernel). Below it, the same maps for the first
@@ -240,8 +266,8 @@ viz.attention_overlay_slider_figure(images[0], grids[:, 0], heads=tuple(range(cf
 
 `sl.record_spikes(model, membrane=True)` records, for one image, the membrane potential $H[t]$ (eq. 1) of
 every LIF layer. Here: the six neurons of the first SPS stage with the highest mean potential, at the
-centre of the image, over the model's $T$ steps. Each spike (a star) is a crossing of $V_{th}$, after which
-the neuron resets.
+centre of the image, over the model's $T$ steps (two, for this model: each trace has two points). Each
+spike (a star) is a crossing of $V_{th}$, after which the neuron resets to 0 before the next step's input.
 '''),
     code('''
 with torch.no_grad(), sl.record_spikes(model, membrane=True) as rec:
@@ -250,23 +276,24 @@ h = rec.membrane["sps.stages.0.lif"][:, 0, :, 16, 16]         # (T, channels) at
 s = rec.spikes["sps.stages.0.lif"][:, 0, :, 16, 16]
 top = h.mean(0).argsort(descending=True)[:6]
 viz.membrane_traces_figure(h[:, top], s[:, top], cfg.v_threshold, names=[f"channel {int(c)}" for c in top],
-                           title=f"first SPS stage, pixel (16, 16), image '{names[0]}'").show()
-assert torch.equal(s, (h >= cfg.v_threshold).float())          # a spike exactly where H[t] reaches V_th
+                           title=f"first SPS stage, pixel (16, 16), CIFAR-10 test image '{names[0]}' (JPEG re-encoded)").show()
+H, S = rec.membrane["sps.stages.0.lif"], rec.spikes["sps.stages.0.lif"]
+assert torch.equal(S, (H >= cfg.v_threshold).float())          # everywhere: a spike exactly where H[t] reaches V_th
 '''),
     md('''
 ## 7. Firing rates per layer
 
 The fraction of neurons that fire per time step, for each LIF layer, averaged over the six images. Sparse
-layers cost little on neuromorphic hardware (chapter 8 counts the operations).
+layers cost little on neuromorphic hardware (the energy chapter, still to be written, counts the operations).
 '''),
     code('''
 with torch.no_grad(), sl.record_spikes(model) as rec:
     model(model.encode(data.to_tensor(images)))
 rates = sl.firing_rates(rec)
 short = [n.replace("blocks.", "b").replace(".lif", "").replace("sps.stages.", "sps") for n in rates]
-viz.bar_figure(short, list(rates.values()), title="firing rate per LIF layer (trained cifar10-quick)",
-               yaxis="spikes per neuron per step").show()
-assert all(0 <= r <= 1 for r in rates.values()) and max(rates.values()) < 0.5   # sparse everywhere
+viz.bar_figure(short, list(rates.values()), yaxis="spikes per neuron per step",
+               title=f"firing rate per LIF layer: cifar10-quick ({status}), six CIFAR-10 test images").show()
+assert all(0 <= r <= 1 for r in rates.values()) and max(rates.values()) < 0.25   # sparse everywhere
 print({k: round(v, 3) for k, v in rates.items()})
 '''),
     md('''
@@ -274,8 +301,9 @@ print({k: round(v, 3) for k, v in rates.items()})
 
 - The paper's recipe (310 epochs, AdamW, cosine with warmup and cooldown, RandAugment, mixup, label
   smoothing) is `--recipe paper`; `--recipe quick` is a small model and cheap augmentation for a CPU.
-- `python -m spikformer_lite.train` writes an atomic checkpoint every epoch, resumes bit for bit, and runs
-  under `torchrun`; `train_one_epoch` and `evaluate` are the same code, importable.
+- `python -m spikformer_lite.train` writes an atomic checkpoint every epoch, resumes bit for bit
+  (`tests/test_train.py` kills a run with SIGKILL and compares), and runs under `torchrun` (tested with two
+  CPU processes); `train_one_epoch` and `evaluate` are the same code, importable.
 - The published checkpoint is evaluated here on all 10,000 test images, next to the paper's and
   independent numbers, each with its data, hardware and time.
 - In the trained model, SSA's attention is zero on many tokens and concentrated on others; every layer
@@ -309,15 +337,18 @@ images. It gives the exact commands for the real data sets for readers with a ne
 - see what the real DVS128 Gesture and CIFAR10-DVS runs take.
 
 `SPIKFORMER_MODE=quick` (the default) keeps the live run to about a minute on a CPU; `full` trains the
-published N-MNIST configuration for its 30 epochs (about 5 minutes on one core of the test machine).
+published N-MNIST configuration for its 30 epochs (the manifest below says how long that took).
 '''),
     code(SETUP),
     md('''
 ## 1. The DVS variant on a 34 x 34 sensor
 
 The DVS presets (`dvs128-2-256`, `cifar10dvs-2-256`) expect $128 \\times 128$ frames. N-MNIST's sensor is
-$34 \\times 34$, so the data set fixes `image_size=34` and the quick recipe makes the model CPU-sized. The
-published N-MNIST model also pools in only the last three SPS stages ($34 \\to 17 \\to 9 \\to 5$: 25 tokens).
+$34 \\times 34$, so the data set fixes `image_size=34`, and `nm_overrides` below make the model CPU-sized
+(they are the `--set` of the published N-MNIST run). It pools in only the last three SPS stages
+($34 \\to 17 \\to 9 \\to 5$: 25 tokens). `scale` is $s$ of eq. 15, and `scale_after_v` says that the DVS code
+multiplies by it after $V$: $(QK^TV)\\,s$. The subset is the first 1,000 N-MNIST training recordings and the
+first 100 test ones (chapter 5); its hot pixel is left in.
 '''),
     code('''
 nm_overrides = dict(depth=2, embed_dim=96, num_heads=4, sps_pool=(False, True, True, True))
@@ -353,27 +384,37 @@ assert max(live_log) > 0.3, live_log      # chance is 0.1
     md('''
 ## 3. The published event checkpoints
 
-Both were trained with `python -m spikformer_lite.train` on the CPU; the manifest has the commands.
-**N-MNIST's test set has only 100 recordings**: one recording is one percentage point, and a 95%
-confidence interval around 90% is about $\\pm 6$ points. **The CIFAR10-DVS model is trained and tested on
+Both were trained with `python -m spikformer_lite.train` on the CPU; the manifest has the commands and times.
+**N-MNIST's test set has only 100 recordings**: one recording is one percentage point, and the 95%
+confidence interval (computed below) is several points wide. **The CIFAR10-DVS model is trained and tested on
 simulated events** from our emulator (chapter 5), not on the CIFAR10-DVS recordings: its number says how
 well the pipeline works, not what the paper's model reaches on real data.
 '''),
     code('''
 rows = []
 for name in ("nmnist-quick", "cifar10dvs-sim-quick"):
-    if name not in manifest():
-        print(f"{name}: not published yet")
-        continue
+    assert name in manifest(), f"{name} is not in checkpoints/manifest.json"
     m, e = load_published(name)
     split = train.load_split(e["data"], "test", T=m.cfg.T)
     r = train.evaluate(m.set_backend("numba"), split, cfg=m.cfg, progress=False)
-    assert r["n"] == e["test_n"] and abs(r["acc"] - e["test_acc"]) <= 0.011   # at most one recording apart
-    rows.append(dict(checkpoint=name, data=e["test_data"], T=m.cfg.T, test_recordings=r["n"], top1=f"{100 * r['acc']:.1f}",
-                     epochs=e["epochs_done"], hardware=e["hardware"].split(",")[0], time=f"{60 * e['wall_hours']:.0f} min",
+    assert r["n"] == e["test_n"] and abs(r["acc"] - e["test_acc"]) <= 1.1 / r["n"]   # at most one recording apart
+    rows.append(dict(checkpoint=name, data=e["test_data"], T=m.cfg.T, params=f"{e['params'] / 1e6:.2f}M",
+                     test_recordings=r["n"], top1=f"{100 * r['acc']:.1f}", epochs=e["epochs_done"],
+                     hardware=e["hardware"].split(" (")[0], time=f"{60 * e['wall_hours']:.0f} min",
                      command=e["command"]))
 display(Markdown(viz.markdown_table(rows)))
-assert any(r["checkpoint"] == "nmnist-quick" and float(r["top1"]) >= 90 for r in rows)
+nm = rows[0]
+assert nm["checkpoint"] == "nmnist-quick" and float(nm["top1"]) >= 90
+
+
+def wilson(p, n, z=1.96):
+    """The 95% Wilson score interval of an accuracy p measured on n samples."""
+    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+lo, hi = wilson(float(nm["top1"]) / 100, nm["test_recordings"])
+print(f"N-MNIST: {nm['top1']}% on {nm['test_recordings']} recordings; 95% interval {lo:.1%} to {hi:.1%}")
 '''),
     md('''
 ## 4. Table 4 next to ours
@@ -383,11 +424,13 @@ and ours. The data sets differ, so the rows are not a comparison of accuracy: th
 on what.
 '''),
     code('''
-table4 = [dict(result="paper, Table 4", data="CIFAR10-DVS (real)", T=10, top1="78.9*"),
-          dict(result="paper, Table 4", data="CIFAR10-DVS (real)", T=16, top1="80.9*"),
-          dict(result="paper, Table 4", data="DVS128 Gesture (real)", T=10, top1="96.9"),
-          dict(result="paper, Table 4", data="DVS128 Gesture (real)", T=16, top1="98.3")]
-ours = [dict(result=f"this book: {r['checkpoint']}", data=r["data"], T=r["T"], top1=r["top1"]) for r in rows]
+paper = dict(params="2.59M", hardware="not stated", time="not stated")
+table4 = [dict(result="paper, Table 4", data="CIFAR10-DVS (real)", T=10, epochs=106, top1="78.9*", **paper),
+          dict(result="paper, Table 4", data="CIFAR10-DVS (real)", T=16, epochs=106, top1="80.9*", **paper),
+          dict(result="paper, Table 4", data="DVS128 Gesture (real)", T=10, epochs=200, top1="96.9", **paper),
+          dict(result="paper, Table 4", data="DVS128 Gesture (real)", T=16, epochs=200, top1="98.3", **paper)]
+ours = [dict(result=f"this book: {r['checkpoint']}", data=r["data"], T=r["T"], epochs=r["epochs"], top1=r["top1"],
+             params=r["params"], hardware=r["hardware"], time=r["time"]) for r in rows]
 display(Markdown(viz.markdown_table(table4 + ours)))
 '''),
     md('''
@@ -400,32 +443,43 @@ python -m spikformer_lite.train --preset dvs128-2-256 --recipe paper --data-root
 python -m spikformer_lite.train --preset cifar10dvs-2-256 --recipe paper --data-root ~/data --out runs/c10dvs
 ```
 
-`--recipe paper` for event data is the official `cifar10dvs/train.py`: batch 16, learning rate $10^{-3}$,
-weight decay 0.06, 96 cosine epochs after 10 warmup epochs, then 10 cooldown epochs (106 in all, as the paper
-says), mixup with probability 0.5 until epoch 75, flips and `SNNAugmentWide`, AMP, $T=16$. The official
-code has no separate DVS128 Gesture script, so the same recipe serves both. On several GPUs:
-`torchrun --nproc_per_node=4 -m spikformer_lite.train ...` (the batch is global and split over them).
+`--recipe paper` for CIFAR10-DVS is the official `cifar10dvs/train.py`: batch 16, learning rate $10^{-3}$,
+weight decay 0.06, a cosine over 96 epochs with 10 warmup epochs, then 10 cooldown epochs (106 in all, as
+sec. 4.2 says), mixup with probability 0.5 until epoch 75, flips and `SNNAugmentWide`, AMP, $T=16$. The
+official code has no DVS128 Gesture script; for it the recipe takes sec. 4.2's 200 epochs (190 + 10
+cooldown) and no augmentation (Table 4 marks only CIFAR10-DVS as augmented). Two places where the paper's
+text and its code differ, and we follow the code: sec. 4.2 says the learning rate starts at 0.1 (the code:
+$10^{-3}$) and that the scaling factor is learnable (the code: a fixed $s = 0.25$, the `scale` above).
 
-What they cost here: a frame of $2 \\times 128 \\times 128$ at $T=16$ is about 100 times the input of a
-CIFAR-10 image at $T=4$; on the 2-core test CPU the paper's DVS model is not practical to train.
+On several GPUs: `torchrun --nproc_per_node=4 -m spikformer_lite.train ...`. Our `--batch-size` is the global
+batch, split over the processes; the official scripts take a batch per process, so the paper's 16 on 4 GPUs
+would be `--batch-size 64` here.
+
+What they cost: one $T=16$ recording of $2 \\times 128 \\times 128$ is 43 times the input of a CIFAR-10 image
+at $T=4$ ($3 \\times 32 \\times 32$), and the DVS model's first SPS stage runs at $128 \\times 128$; on the 2-core
+test CPU this is days per epoch-sized run of the full data set, so use a GPU.
 '''),
     code('''
-r = train.get_recipe("cifar10dvs", "paper")
-assert (r.epochs + r.cooldown_epochs, r.batch_size, r.lr, sl.get_config("cifar10dvs-2-256").T) == (106, 16, 1e-3, 16)
+r, g = train.get_recipe("cifar10dvs", "paper"), train.get_recipe("dvsgesture", "paper")
+c10, gest = sl.get_config("cifar10dvs-2-256"), sl.get_config("dvs128-2-256")
+assert (r.epochs + r.cooldown_epochs, r.batch_size, r.lr, c10.T) == (106, 16, 1e-3, 16)
+assert (g.epochs + g.cooldown_epochs, g.augment) == (200, "none")
+assert (c10.num_heads, gest.num_heads, c10.qk_pool, gest.qk_pool) == (16, 8, False, True)   # sec. 4.2, appendix C.1
+assert (2 * 128 * 128 * 16) / (3 * 32 * 32 * 4) == 2 ** 19 / 12288 and round(2 ** 19 / 12288) == 43
 '''),
     md('''
 ## Summary
 
 - The DVS variant is the same model with another config; a new sensor size is one field.
-- On 1,000 real N-MNIST recordings, a 0.37M-parameter Spikformer trained on a CPU reaches the accuracy in the
-  table above, measured on only 100 test recordings.
+- On 1,000 real N-MNIST recordings, a 0.36M-parameter Spikformer trained on a CPU reaches the accuracy in the
+  table above, measured on only 100 test recordings (hence the wide interval).
 - The CIFAR10-DVS number here is on simulated events and says so; the real data sets need a network and a GPU,
   with the commands above.
 
 ## Exercises
 
-1. Train the N-MNIST model with frames of equal *time* instead of equal event count (chapter 5). Does it learn
-   faster?
+1. Train the N-MNIST model with frames of equal *time* instead of equal event count: build the frames with
+   `events.to_frames(..., by="time")` (chapter 5) into a `train.Split`. Does it learn faster?
 2. Use `T=2` and `T=8`. How do the accuracy and the images per second change?
 3. Pool in all four SPS stages (9 tokens). What happens to the accuracy on N-MNIST?
 '''),

@@ -55,6 +55,9 @@ def test_paper_recipes_are_the_official_settings():
     assert (c.mixup_alpha, c.mixup_prob, c.mixup_off_epoch, c.smoothing, c.augment) == (0.5, 1.0, 200, 0.1, "official")
     d = train.get_recipe("cifar10dvs", "paper")
     assert (d.epochs, d.batch_size, d.lr, d.mixup_prob, d.mixup_off_epoch) == (96, 16, 1e-3, 0.5, 75)
+    assert d.epochs + d.cooldown_epochs == 106  # sec. 4.2
+    g = train.get_recipe("dvsgesture", "paper")
+    assert g.epochs + g.cooldown_epochs == 200 and g.augment == "none" and g.mixup_alpha == 0  # sec. 4.2
     assert sl.get_config("cifar10-4-384").T == 4 and sl.get_config("cifar10dvs-2-256").T == 16
 
 
@@ -270,4 +273,5 @@ def test_paper_recipe_on_event_data_in_tonic_layout(tmp_path):
     log = json.loads((tmp_path / "dvs" / "log.json").read_text())
     assert len(log) == 1 and 0 <= log[0]["test_acc"] <= 1
     run = json.loads((tmp_path / "dvs" / "run.json").read_text())
-    assert run["config"]["image_size"] == 128 and run["config"]["in_channels"] == 2 and run["recipe"]["augment"] == "official"
+    assert run["config"]["image_size"] == 128 and run["config"]["in_channels"] == 2
+    assert run["recipe"]["augment"] == "none" and run["recipe"]["epochs"] == 1  # --epochs overrides sec. 4.2's 190
