@@ -275,3 +275,12 @@ def test_paper_recipe_on_event_data_in_tonic_layout(tmp_path):
     run = json.loads((tmp_path / "dvs" / "run.json").read_text())
     assert run["config"]["image_size"] == 128 and run["config"]["in_channels"] == 2
     assert run["recipe"]["augment"] == "none" and run["recipe"]["epochs"] == 1  # --epochs overrides sec. 4.2's 190
+
+
+@needs_cifar
+def test_bf16_autocast_on_cpu_trains_and_stays_close_to_fp32(tmp_path):
+    cli(*TINY, "--epochs", "1", "--max-steps", "3", "--out", str(tmp_path / "fp32"))
+    cli(*TINY, "--epochs", "1", "--max-steps", "3", "--bf16", "--out", str(tmp_path / "bf16"))
+    a, b = json.loads((tmp_path / "fp32" / "log.json").read_text()), json.loads((tmp_path / "bf16" / "log.json").read_text())
+    assert abs(a[0]["train_loss"] - b[0]["train_loss"]) < 0.05  # same data and init; bf16 rounding only
+    assert json.loads((tmp_path / "bf16" / "run.json").read_text())["bf16"] is True
