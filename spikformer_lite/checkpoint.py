@@ -14,7 +14,6 @@ renames it over the old one, so a killed run leaves either the old checkpoint or
 new one, never half of one.
 """
 
-import hashlib
 import os
 import random
 import zipfile
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ._files import file_hash
 from .config import SpikformerConfig
 
 
@@ -31,12 +31,8 @@ class CheckpointError(RuntimeError):
     """A checkpoint that is missing, truncated, of another model, or not the file it should be."""
 
 
-def sha256sum(path, chunk=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def sha256sum(path):
+    return file_hash(path, "sha256")
 
 
 def config_to_dict(cfg):

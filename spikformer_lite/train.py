@@ -21,6 +21,7 @@ import argparse
 import ast
 import contextlib
 import csv
+import functools
 import json
 import math
 import os
@@ -255,8 +256,7 @@ def make_batch(split, idx, train, recipe, epoch, generator, cfg):
     if split.kind == "cifar":
         x = split.x[idx].permute(0, 3, 1, 2).float() / 255  # (B, 3, H, W) in [0, 1]
         if train and recipe.augment == "official":
-            aug = augment.CifarTrainAugment(num_classes=split.num_classes, mixup_alpha=0.0)
-            x, _ = aug(x, y, epoch, generator=generator)
+            x, _ = _official_cifar_augment(split.num_classes)(x, y, epoch, generator=generator)
         else:
             if train and recipe.augment == "flip_crop":
                 x = augment.flip_crop(x, generator)
@@ -280,6 +280,14 @@ def make_batch(split, idx, train, recipe, epoch, generator, cfg):
             x = lam * x + (1 - lam) * x.flip(1)
             target = lam * target + (1 - lam) * target.flip(0)
     return x, target
+
+
+@functools.lru_cache(maxsize=4)
+def _official_cifar_augment(num_classes):
+    """The official CIFAR augmentation without its mixup (make_batch mixes for both kinds of data), built once."""
+    from .data import augment
+
+    return augment.CifarTrainAugment(num_classes=num_classes, mixup_alpha=0.0)
 
 
 # ---------------------------------------------------------------- one epoch

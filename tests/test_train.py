@@ -73,25 +73,23 @@ def test_epoch_order_is_seeded_and_split_over_processes():
 # ---------------------------------------------------------------- clear errors
 
 def test_cli_errors_say_what_is_wrong(tmp_path):
-    p = cli("--preset", "cifar10-9-999", "--out", str(tmp_path / "a"), check=False)
-    assert p.returncode != 0 and "unknown preset 'cifar10-9-999'" in p.stderr and "cifar10-4-384" in p.stderr
-    p = cli("--preset", "cifar10-4-384", "--out", str(tmp_path / "b"), "--data-root", str(tmp_path / "empty"),
-            check=False)
-    assert p.returncode != 0 and "data_scripts/download_cifar.py" in p.stderr
-    p = cli("--preset", "cifar10-4-384", "--out", str(tmp_path / "c"), "--sync-bn", check=False)
-    assert p.returncode != 0 and "--sync-bn needs CUDA" in p.stderr
-    p = cli("--preset", "cifar10-4-384", "--out", str(tmp_path / "d"), "--data", "nmnist", check=False)
-    assert p.returncode != 0 and "choose a matching --preset or --data" in p.stderr
-    p = cli("--preset", "cifar10-4-384", "--out", str(tmp_path / "e"), "--epochs", "2", "--warmup-epochs", "5",
-            check=False)
-    assert p.returncode != 0 and "warmup (5 epochs) is longer than the schedule (2)" in p.stderr
-    p = cli("--preset", "cifar10-4-384", "--out", str(tmp_path / "f"), "--resume", check=False)
-    assert p.returncode != 0 and "no checkpoint at" in p.stderr
-    p = cli("--preset", "cifar10-4-384", "--out", str(tmp_path / "g"), "--set", "depth", check=False)
-    assert p.returncode != 0 and "FIELD=VALUE" in p.stderr
+    def fails_with(message, *args):
+        p = cli(*args, check=False)
+        assert p.returncode != 0 and message in p.stderr, (args, p.stderr)
+        return p
+
+    p = fails_with("unknown preset 'cifar10-9-999'", "--preset", "cifar10-9-999", "--out", str(tmp_path / "a"))
+    assert "cifar10-4-384" in p.stderr  # the choices are listed
+    c10 = ["--preset", "cifar10-4-384"]
+    fails_with("data_scripts/download_cifar.py", *c10, "--out", str(tmp_path / "b"), "--data-root", str(tmp_path / "empty"))
+    fails_with("--sync-bn needs CUDA", *c10, "--out", str(tmp_path / "c"), "--sync-bn")
+    fails_with("choose a matching --preset or --data", *c10, "--out", str(tmp_path / "d"), "--data", "nmnist")
+    fails_with("warmup (5 epochs) is longer than the schedule (2)", *c10, "--out", str(tmp_path / "e"), "--epochs", "2",
+               "--warmup-epochs", "5")
+    fails_with("no checkpoint at", *c10, "--out", str(tmp_path / "f"), "--resume")
+    fails_with("FIELD=VALUE", *c10, "--out", str(tmp_path / "g"), "--set", "depth")
     if not torch.cuda.is_available():
-        p = cli("--preset", "cifar10-4-384", "--out", str(tmp_path / "h"), "--device", "cuda", check=False)
-        assert p.returncode != 0 and "CUDA is not available" in p.stderr
+        fails_with("CUDA is not available", *c10, "--out", str(tmp_path / "h"), "--device", "cuda")
 
 
 def test_model_rejects_non_finite_and_mismatched_inputs():

@@ -9,13 +9,14 @@ Two sources, in order of preference:
 Nothing downloads unless the script is run.
 """
 
-import hashlib
 import pickle
 import tarfile
 import urllib.request
 from dataclasses import dataclass
 
 import numpy as np
+
+from .._files import file_hash
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 JPEG_SOURCE = "CIFAR-10, JPEG re-encoded (quality 75)"
@@ -122,12 +123,8 @@ class ChecksumError(RuntimeError):
     pass
 
 
-def md5sum(path, chunk=1 << 20):
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def md5sum(path):
+    return file_hash(path, "md5")
 
 
 def download(name, root=None, urlretrieve=None):
