@@ -26,3 +26,12 @@ def test_live_redraws_when_a_control_moves():
 def test_live_needs_controls():
     with pytest.raises(ValueError, match="at least one control"):
         live(lambda: None)
+
+
+def test_live_display_carries_a_note_for_static_pages():
+    box = live(lambda tau: viz.lif_figure(viz.lif_response(1.5, T=10, tau=tau)),
+               tau=widgets.FloatSlider(value=2.0, min=1.1, max=8.0))
+    bundle = box._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle  # Jupyter and Colab still get the widget
+    assert bundle["application/vnd.jupyter.widget-view+json"]["model_id"] == box.model_id
+    assert "needs a running kernel" in bundle["text/html"]

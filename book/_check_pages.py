@@ -1,0 +1,234 @@
+"""Open every page of the built book in headless Chromium and check what a reader would see.
+
+Run: python book/_check_pages.py [_build/html]   (``make check-book``, after ``make book``).
+
+Each page is served from localhost and fails the check on:
+- a console error or an uncaught exception in the page;
+- a request to anywhere but this local server (the pages must work offline: nothing from a CDN);
+- a plotly figure with no drawn traces, or a heatmap that opens as one flat colour;
+- a figure with a slider that does not change when the slider is moved (a real mouse click on
+  another position of its rail);
+- math that MathJax left untypeset (raw ``\\(...\\)``), or a MathJax error;
+- a table, figure or image wider than the text column (cut off, or scrolling sideways);
+- a page heavier than 3 MB (its HTML, with everything inlined into it).
+It writes one full-page screenshot per page to ``_build/screenshots/`` and prints one line per page.
+
+Chromium: Debian's ``/usr/bin/chromium`` (``apt-get install chromium``), driven by the ``playwright``
+Python package, which needs no browser download (``CHROMIUM`` overrides the path).
+"""
+
+import functools
+import http.server
+import os
+import sys
+import threading
+from pathlib import Path
+
+MAX_PAGE_BYTES = 3_000_000
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# As the workplace's own probe starts it: headless, no sandbox as root, no background network.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1280, "height": 900}
+
+# Runs in the page: one record of every plotly figure, with what is drawn in it.
+FIGURES_JS = """
+() => Array.from(document.querySelectorAll('.plotly-graph-div')).map((gd, i) => {
+  const data = gd._fullData || [];
+  const visible = data.filter(t => t.visible === true);
+  const drawn = gd.querySelectorAll('g.trace, .hm, .imagelayer image, .heatmaplayer image, .gl-container canvas, '
+                                    + '.pielayer .slice, .barlayer .point').length;
+  const flat = visible.filter(t => t.type === 'heatmap' && Array.isArray(t.z)).filter(t => {
+    const v = t.z.flat(2).filter(x => x !== null && Number.isFinite(x));
+    return v.length > 1 && Math.min(...v) === Math.max(...v);
+  }).length;
+  const title = ((gd.layout || {}).title || {}).text || '';
+  return {index: i, title: String(title).slice(0, 60), traces: visible.length, drawn: drawn, flat: flat,
+          sliders: ((gd.layout || {}).sliders || []).length};
+})
+"""
+
+# A fingerprint of what a figure shows: its plot layers as rendered, and its current data.
+FINGERPRINT_JS = """
+(i) => {
+  const gd = document.querySelectorAll('.plotly-graph-div')[i];
+  const layers = Array.from(gd.querySelectorAll('.cartesianlayer, .imagelayer, .heatmaplayer, .layer-above, .gtitle'))
+    .map(e => e.innerHTML).join('|');
+  const data = JSON.stringify((gd.data || []).map(t => [t.x, t.y, t.z, t.text, t.source]));
+  let h = 0; const s = layers + data;
+  for (let k = 0; k < s.length; k++) { h = (h * 31 + s.charCodeAt(k)) | 0; }
+  return h + ':' + s.length;
+}
+"""
+
+# Where a figure's slider rail is on screen, and which step is active.
+RAIL_JS = """
+(i) => {
+  const gd = document.querySelectorAll('.plotly-graph-div')[i];
+  gd.scrollIntoView({block: 'center'});
+  const rail = gd.querySelector('.slider-rail-rect');
+  if (!rail) return null;
+  const r = rail.getBoundingClientRect();
+  const s = gd.layout.sliders[0];
+  return {x: r.x, y: r.y, w: r.width, h: r.height, n: s.steps.length, active: s.active || 0};
+}
+"""
+
+MATH_JS = """
+async () => {
+  if (!window.MathJax) return {math: document.querySelectorAll('.math').length, typeset: 0, errors: 0, raw: -1};
+  if (MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+  const math = Array.from(document.querySelectorAll('.math'));
+  const typeset = math.filter(e => e.querySelector('mjx-container')).length;
+  const errors = document.querySelectorAll('mjx-merror').length;
+  const main = document.querySelector('article') || document.body;
+  const walker = document.createTreeWalker(main, NodeFilter.SHOW_TEXT);
+  let raw = 0;
+  while (walker.nextNode()) {
+    const n = walker.currentNode;
+    if (n.parentElement.closest('pre, code, script, style, .plotly-graph-div')) continue;
+    if (/\\\\\\(|\\\\\\[|\\$\\$/.test(n.textContent)) raw += 1;
+  }
+  return {math: math.length, typeset: typeset, errors: errors, raw: raw};
+}
+"""
+
+WIDE_JS = """
+() => {
+  const article = document.querySelector('article.bd-article') || document.querySelector('article');
+  if (!article) return [];
+  const right = article.getBoundingClientRect().right;
+  const out = [];
+  for (const e of article.querySelectorAll('table, .plotly-graph-div, img, svg.main-svg, figure')) {
+    const r = e.getBoundingClientRect();
+    let scroller = e.parentElement, scrolls = false;
+    while (scroller && scroller !== article) {
+      const st = getComputedStyle(scroller);
+      if (['auto', 'scroll'].includes(st.overflowX) && scroller.scrollWidth > scroller.clientWidth + 1) { scrolls = true; break; }
+      scroller = scroller.parentElement;
+    }
+    if (r.width > 0 && (r.right > right + 1 || scrolls)) {
+      const what = e.tagName.toLowerCase() + (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ')[0] : '');
+      out.push(what + ' ' + Math.round(r.width) + 'px' + (scrolls ? ' (scrolls sideways)' : ' (cut off)'));
+    }
+  }
+  return out;
+}
+"""
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+def serve(root):
+    handler = functools.partial(QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+def pages(root):
+    skip = {"genindex.html", "search.html"}
+    found = []
+    for path in sorted(root.rglob("*.html")):
+        rel = path.relative_to(root)
+        if rel.parts[0] in ("_static", "_sources") or rel.name in skip:
+            continue
+        if rel.name == "index.html" and len(rel.parts) == 1 and path.stat().st_size < 2000:
+            continue  # jupyter-book's redirect to the intro
+        found.append(rel)
+    return found
+
+
+def check_page(browser, base, rel, root, shots):
+    problems = []
+    weight = (root / rel).stat().st_size
+    if weight > MAX_PAGE_BYTES:
+        problems.append(f"page weighs {weight / 1e6:.1f} MB (limit {MAX_PAGE_BYTES / 1e6:.0f} MB)")
+    page = browser.new_page(viewport=VIEWPORT)
+    page.set_default_timeout(180_000)  # generous: on a busy 2-core machine a page with 40 figures takes a while
+    page.on("console", lambda msg: msg.type == "error" and problems.append(f"console error: {msg.text[:200]}"))
+    page.on("pageerror", lambda exc: problems.append(f"page error: {str(exc)[:200]}"))
+
+    def route(r):
+        url = r.request.url
+        if url.startswith(base) or url.startswith(("data:", "blob:", "about:")):
+            r.continue_()
+        else:
+            problems.append(f"loads from the network: {url[:120]}")
+            r.abort()
+
+    page.route("**/*", route)
+    page.goto(base + rel.as_posix(), wait_until="load")
+    page.wait_for_load_state("networkidle")
+    math = page.evaluate(MATH_JS)
+    if math["raw"] > 0 or math["typeset"] < math["math"] or math["errors"]:
+        problems.append(f"math: {math['math']} expressions, {math['typeset']} typeset, {math['errors']} MathJax errors, "
+                        f"{max(math['raw'], 0)} text nodes with raw TeX")
+    figures = page.evaluate(FIGURES_JS)
+    sliders_moved = 0
+    for fig in figures:
+        name = f"figure {fig['index']} ({fig['title'] or 'untitled'})"
+        if fig["traces"] == 0 or fig["drawn"] == 0:
+            problems.append(f"{name}: no drawn traces ({fig['traces']} traces, {fig['drawn']} drawn elements)")
+        if fig["flat"]:
+            problems.append(f"{name}: opens with {fig['flat']} heatmap(s) of one flat colour")
+        if fig["sliders"]:
+            rail = page.evaluate(RAIL_JS, fig["index"])
+            if rail is None:
+                problems.append(f"{name}: has a slider but no rail was drawn")
+                continue
+            before = page.evaluate(FINGERPRINT_JS, fig["index"])
+            target = 0 if rail["active"] > rail["n"] // 2 else rail["n"] - 1
+            frac = (target + 0.5) / rail["n"]
+            page.mouse.click(rail["x"] + frac * rail["w"], rail["y"] + rail["h"] / 2)
+            page.wait_for_timeout(400)
+            after = page.evaluate(FINGERPRINT_JS, fig["index"])
+            if after == before:
+                problems.append(f"{name}: moving its slider to step {target} changed nothing")
+            else:
+                sliders_moved += 1
+    wide = page.evaluate(WIDE_JS)
+    problems.extend(f"wider than the text column: {w}" for w in wide)
+    shot = shots / (rel.with_suffix("").as_posix().replace("/", "__") + ".png")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(shot), full_page=True)
+    page.close()
+    return dict(page=rel.as_posix(), mb=weight / 1e6, figures=len(figures), sliders=sliders_moved, math=math["math"],
+                problems=problems)
+
+
+def main(argv):
+    from playwright.sync_api import sync_playwright
+
+    root = Path(argv[1] if len(argv) > 1 else "_build/html").resolve()
+    if not (root / "index.html").is_file():
+        raise SystemExit(f"no built book at {root}: run `make book` first")
+    if not Path(CHROMIUM).is_file():
+        raise SystemExit(f"Chromium not found at {CHROMIUM}: apt-get install chromium (or set CHROMIUM=path)")
+    shots = root.parent / "screenshots"
+    shots.mkdir(exist_ok=True)
+    server = serve(root)
+    base = f"http://127.0.0.1:{server.server_address[1]}/"
+    results = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for rel in pages(root):
+            results.append(check_page(browser, base, rel, root, shots))
+            r = results[-1]
+            print(f"{r['page']:32s} {r['mb']:5.2f} MB  {r['figures']:3d} figures  {r['sliders']:2d} sliders moved  "
+                  f"{r['math']:4d} math  {'ok' if not r['problems'] else str(len(r['problems'])) + ' problem(s)'}",
+                  flush=True)
+            for problem in r["problems"]:
+                print(f"    {problem}")
+        browser.close()
+    server.shutdown()
+    failed = [r for r in results if r["problems"]]
+    print(f"{len(results)} pages, {len(failed)} with problems; screenshots in {shots}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
