@@ -1,5 +1,8 @@
 # make test   run the package tests and every book notebook (nbmake)
-# make book   execute the notebooks and build the HTML book into _build/html (warnings are errors)
+# make book   execute the notebooks and build the HTML book into _build/html (warnings are errors);
+#             executed notebooks are cached, keyed on the notebooks and on the package source;
+#             FORCE=1 re-executes everything (CI does)
+# make check-book  open every built page in headless Chromium and check it (book/_check_pages.py)
 # make bench  print the LIF benchmark (numba vs torch vs SpikingJelly vs the memory floor) and the training-step benchmark
 # Each target first creates .venv and installs the pinned environment (requirements-lock.txt).
 
@@ -10,7 +13,7 @@ PY := $(VENV)/bin/python
 export SPIKFORMER_DATA ?= $(HOME)/.cache/spikformer_lite
 export PYTHONUNBUFFERED := 1
 
-.PHONY: test book bench venv clean
+.PHONY: test book check-book bench venv clean
 
 venv: $(VENV)/.installed
 
@@ -26,9 +29,21 @@ test: venv
 	$(PY) -m pytest tests/
 	$(PY) -m pytest --nbmake book/
 
+# The execution cache (jupyter-cache, keyed on each notebook's code) is dropped when the package,
+# the lock file or the book's extensions change, so no page shows outputs of older code.
+EXEC_KEY := $(shell cat requirements-lock.txt $$(find spikformer_lite book/_ext -name '*.py' | sort) 2>/dev/null | sha256sum | cut -c1-16)
+
 book: venv
+	$(PY) book/_vendor.py
+	@mkdir -p _build
+	@if [ -n "$(FORCE)" ] || [ "$$(cat _build/.exec-key 2>/dev/null)" != "$(EXEC_KEY)" ]; then \
+		echo "execution cache cleared (package source changed, or FORCE set)"; rm -rf _build/.jupyter_cache; fi
+	@echo "$(EXEC_KEY)" > _build/.exec-key
 	$(VENV)/bin/jupyter-book build . -W --keep-going --path-output .
 	@echo "open _build/html/index.html"
+
+check-book: venv
+	$(PY) book/_check_pages.py _build/html
 
 bench: venv
 	$(PY) benchmarks/bench_lif.py

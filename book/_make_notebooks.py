@@ -489,12 +489,16 @@ NOTEBOOKS = {"06_training_cifar.ipynb": CH6, "07_neuromorphic.ipynb": CH7}
 
 
 def build(name):
+    sys.path.insert(0, str(HERE))
+    from _install_cell import apply
+
     nb = nbformat.v4.new_notebook()
     nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
                    "language_info": {"name": "python"}}
     nb.cells = NOTEBOOKS[name]
     for i, cell in enumerate(nb.cells):
         cell.id = f"c{i:02d}"
+    apply(nb)  # the Colab install cell, after the title
     return nbformat.writes(nb) + ""
 
 

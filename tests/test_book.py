@@ -72,3 +72,71 @@ def test_reproduction_chapters_match_their_source():
     spec.loader.exec_module(make)
     for name in make.NOTEBOOKS:
         assert (ROOT / "book" / name).read_text() == make.build(name), f"{name}: run python book/_make_notebooks.py"
+
+
+def _install_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("install_cell", ROOT / "book" / "_install_cell.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_first_code_cell_is_the_colab_install_cell(path):
+    nb = json.loads(path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert "".join(code[0]["source"]) == _install_module().source(), \
+        f"{path.name}: its first code cell is not the install cell; run python book/_install_cell.py"
+
+
+def _run_install_cell(colab):
+    """Run the install cell as IPython would (its %pip line magic transformed), recording magics and calls."""
+    import sys
+    import types
+
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    calls = []
+
+    class Shell:
+        def run_line_magic(self, name, line, *args):
+            calls.append(("magic", name, line))
+
+    fake = types.ModuleType("google.colab")
+    fake.output = types.SimpleNamespace(enable_custom_widget_manager=lambda: calls.append(("widgets",)))
+    saved = {k: sys.modules.get(k) for k in ("google", "google.colab")}
+    try:
+        if colab:
+            sys.modules["google"] = types.ModuleType("google")
+            sys.modules["google.colab"] = fake
+        else:
+            sys.modules.pop("google.colab", None)
+        code = TransformerManager().transform_cell(_install_module().source())
+        exec(compile(code, "<install cell>", "exec"), {"get_ipython": lambda: Shell()})
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+    return calls
+
+
+def test_install_cell_does_nothing_outside_colab():
+    assert _run_install_cell(colab=False) == []
+
+
+def test_install_cell_on_colab_installs_from_the_configured_repository():
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    calls = _run_install_cell(colab=True)
+    assert calls[0][:2] == ("magic", "pip") and f"git+{url}" in calls[0][2] and "[data]" in calls[0][2]
+    assert calls[1] == ("widgets",)
+
+
+def test_readme_uses_the_configured_repository_url():
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    readme = (ROOT / "README.md").read_text()
+    assert url in readme
+    assert "<this repository" not in readme and "<this repository" not in (ROOT / "book" / "intro.md").read_text()
