@@ -176,6 +176,67 @@ def surrogate_figure(alpha=4.0, x_range=3.0):
     return fig
 
 
+def bptt_edges(T=3, detach_reset=True):
+    """The computation graph of a LIF layer unrolled over ``T`` steps, as (source, target, kind) edges.
+
+    Nodes are "X[t]", "H[t]", "S[t]", "V[t]" and the loss "L". ``kind`` is "forward" (gradient flows
+    back along it unchanged by the spike), "surrogate" (H[t] -> S[t]: the backward pass uses the
+    sigmoid's derivative, eq. 20), "reset" (S[t] -> V[t], eq. 3) or "detached" (the reset when
+    ``detach_reset``: used forward, no gradient backward).
+    """
+    edges = []
+    for t in range(T):
+        edges.append((f"X[{t}]", f"H[{t}]", "forward"))
+        if t > 0:
+            edges.append((f"V[{t - 1}]", f"H[{t}]", "forward"))
+        edges.append((f"H[{t}]", f"S[{t}]", "surrogate"))
+        edges.append((f"H[{t}]", f"V[{t}]", "forward"))
+        edges.append((f"S[{t}]", f"V[{t}]", "detached" if detach_reset else "reset"))
+        edges.append((f"S[{t}]", "L", "forward"))
+    return edges
+
+
+def bptt_figure(T=3, detach_reset=True, height=420):
+    """Backpropagation through time for one LIF neuron: the unrolled graph of eq. 1-3 over ``T`` steps.
+
+    Arrows point forward; the gradient of the loss L flows back along every coloured arrow. The
+    H -> S arrows are where the surrogate gradient stands in for the spike's; a grey S -> V arrow is a
+    reset that is used forward but detached backward (``detach_reset=True``, as in Spikformer).
+    """
+    rows = {"X": 3.0, "H": 2.0, "V": 1.0, "S": 0.0}
+    pos = {f"{k}[{t}]": (2.0 * t + (0.7 if k == "V" else 0.0), y) for t in range(T) for k, y in rows.items()}
+    pos["L"] = (2.0 * (T - 1) + 1.4, -1.0)
+    style = {"forward": ("#1f77b4", ""), "surrogate": ("#ff7f0e", "surrogate σ′"),
+             "reset": ("#1f77b4", "reset"), "detached": ("#bbbbbb", "detached")}
+    fig = go.Figure()
+    for src, dst, kind in bptt_edges(T, detach_reset):
+        color, label = style[kind]
+        (x0, y0), (x1, y1) = pos[src], pos[dst]
+        fig.add_annotation(x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", text="",
+                           showarrow=True, arrowhead=2, arrowsize=1.2, arrowwidth=2, arrowcolor=color,
+                           standoff=14, startstandoff=14)
+        if label and (kind != "surrogate" or src == "H[0]"):
+            left = kind == "surrogate"  # to the left of its vertical arrow, clear of H -> V
+            fig.add_annotation(x=(x0 + x1) / 2, y=(y0 + y1) / 2, text=label, showarrow=False, xshift=-8 if left else 8,
+                               xanchor="right" if left else "left",
+                               font=dict(size=11, color=color if kind != "detached" else "#888888"))
+    names = list(pos)
+    fig.add_trace(go.Scatter(x=[pos[n][0] for n in names], y=[pos[n][1] for n in names], mode="markers+text",
+                             text=names, textposition="middle center", hoverinfo="text", showlegend=False,
+                             marker=dict(size=34, color="white", line=dict(color="#444444", width=1.5))))
+    for kind in ("forward", "surrogate", "detached" if detach_reset else "reset"):
+        color, label = style[kind]
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(color=color, width=3),
+                                 name={"forward": "gradient flows back", "surrogate": "surrogate gradient (eq. 20)",
+                                       "detached": "reset, detached: no gradient", "reset": "reset, with gradient"}[kind]))
+    fig.update_xaxes(visible=False, range=[-1.0, 2.0 * (T - 1) + 2.0])
+    fig.update_yaxes(visible=False, range=[-1.5, 3.5])
+    fig.update_layout(title=f"Backpropagation through time: one LIF neuron unrolled over T={T} steps",
+                      height=height, margin=dict(l=10, r=10, t=50, b=10), plot_bgcolor="white",
+                      legend=dict(orientation="h", y=-0.02))
+    return fig
+
+
 # ---------------------------------------------------------------- images and spike maps (SPS chapter)
 
 def _np(x):

@@ -156,3 +156,16 @@ def test_membrane_traces_mark_each_spike():
     s = (h >= 1).float()
     fig = viz.membrane_traces_figure(h, s, names=["a", "b"])
     assert list(fig.data[1].x) == [1] and list(fig.data[3].x) == [0]  # spike markers at the crossings
+
+
+def test_bptt_graph_follows_eq_1_to_3():
+    edges = viz.bptt_edges(T=3, detach_reset=True)
+    assert ("V[1]", "H[2]", "forward") in edges and ("V[2]", "H[0]", "forward") not in edges
+    assert [e for e in edges if e[2] == "surrogate"] == [(f"H[{t}]", f"S[{t}]", "surrogate") for t in range(3)]
+    assert {e[2] for e in edges if e[0].startswith("S") and e[1].startswith("V")} == {"detached"}
+    assert {e[2] for e in viz.bptt_edges(T=3, detach_reset=False) if e[1].startswith("V") and e[0].startswith("S")} == {"reset"}
+    assert sum(1 for e in edges if e[1] == "L") == 3
+    fig = viz.bptt_figure(T=3)
+    arrows = [a for a in fig.layout.annotations if a.showarrow]
+    assert len(arrows) == len(edges)
+    assert set(fig.data[0].text) == {f"{k}[{t}]" for k in "XHSV" for t in range(3)} | {"L"}
