@@ -335,9 +335,15 @@ def heatmaps_figure(maps, titles, height=340, colorscale="Viridis", xlabel="key 
     return fig
 
 
-def attention_slider_figure(attn, heads=(0, 1, 2, 3), height=360):
-    """Kernel-free: attention maps (T, Hd, N, N) of a few heads, with a slider over the time step."""
+def attention_slider_figure(attn, heads=(0, 1, 2, 3), active=None, height=360):
+    """Kernel-free: attention maps (T, Hd, N, N) of a few heads, with a slider over the time step.
+
+    It opens at time step ``active``; by default the one with the most attention in the shown heads
+    (at t=0 the LIFs of Q and K have barely charged, and the maps are mostly dark).
+    """
     a = _np(attn)
+    if active is None:
+        active = int(a[:, list(heads)].sum(axis=(1, 2, 3)).argmax())
     zmax = float(a[:, list(heads)].max()) or 1.0
     fig = make_subplots(rows=1, cols=len(heads), subplot_titles=[f"head {h}" for h in heads],
                         horizontal_spacing=0.04)
@@ -346,13 +352,13 @@ def attention_slider_figure(attn, heads=(0, 1, 2, 3), height=360):
         return [go.Heatmap(z=a[t, h], zmin=0, zmax=zmax, colorscale="Viridis", showscale=i == len(heads) - 1,
                            hovertemplate="query %{y}, key %{x}: %{z}<extra></extra>") for i, h in enumerate(heads)]
 
-    for i, trace in enumerate(traces(0)):
+    for i, trace in enumerate(traces(active)):
         fig.add_trace(trace, row=1, col=i + 1)
     fig.frames = [go.Frame(name=str(t), data=traces(t)) for t in range(a.shape[0])]
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(height=height, margin=dict(l=20, r=20, t=50, b=60),
                       sliders=[_slider([str(t) for t in range(a.shape[0])], "time step ",
-                                       labels=[f"t={t}" for t in range(a.shape[0])])])
+                                       labels=[f"t={t}" for t in range(a.shape[0])], active=active)])
     return fig
 
 

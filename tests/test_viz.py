@@ -75,6 +75,10 @@ def test_spike_and_attention_figures():
     fig = viz.attention_slider_figure(attn, heads=(0, 2))
     assert [f.name for f in fig.frames] == ["0", "1", "2"]
     assert np.array_equal(fig.frames[2].data[1].z, attn[2, 2].numpy())
+    busiest = int(attn[:, [0, 2]].sum((1, 2, 3)).argmax())
+    assert fig.layout.sliders[0].active == busiest                   # opens where Q and K fire most
+    assert np.array_equal(fig.data[0].z, attn[busiest, 0].numpy())
+    assert viz.attention_slider_figure(attn, heads=(0, 2), active=0).layout.sliders[0].active == 0
 
 
 def test_attention_ops_and_tables():
