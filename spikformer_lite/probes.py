@@ -75,9 +75,10 @@ def trace_shapes(model, x, names):
 def calibrate_batchnorm(model, x):
     """Set every BatchNorm's running statistics to those of one forward pass over ``x``.
 
-    An untrained model's BatchNorm layers start at mean 0, variance 1, whatever the
-    data; after this, eval mode normalises as training mode would on ``x``. Useful to
-    look at the spikes of an untrained network. Returns the model, in eval mode.
+    An untrained model's BatchNorm layers have running mean 0 and variance 1, so in eval
+    mode they pass their input through unchanged; after this, eval mode normalises as
+    training mode would on ``x``. Useful to look at the spikes of an untrained network.
+    Works on any module (SpikingJelly's models too). Returns the model, in eval mode.
     """
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     momenta = [m.momentum for m in norms]

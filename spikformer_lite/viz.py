@@ -362,6 +362,60 @@ def attention_slider_figure(attn, heads=(0, 1, 2, 3), active=None, height=360):
     return fig
 
 
+ARCHITECTURE_MODULES = ["sps.stages.0", "sps.stages.1", "sps.stages.2", "sps.stages.3", "sps", "blocks.0.attn",
+                        "blocks.0.mlp", "head"]
+
+
+def architecture_figure(cfg, trace, height=600):
+    """The whole model as in the paper's Fig. 2, each box labelled with the output shape it had.
+
+    ``trace``: ``probes.trace_shapes(model, x, ARCHITECTURE_MODULES)``, so the shapes are measured on a
+    real forward pass, not typed in.
+    """
+    shapes = {name: out for name, _, out in trace}
+    missing = [m for m in ARCHITECTURE_MODULES if m not in shapes]
+    if missing:
+        raise ValueError(f"trace lacks {missing}: pass probes.trace_shapes(model, x, viz.ARCHITECTURE_MODULES)")
+    inp = next(i for n, i, _ in trace if n == "sps.stages.0")
+    fmt = lambda shape: "(" + ", ".join(str(v) for v in shape) + ")"
+    pool = lambda i: " + MaxPool" if cfg.sps_pool[i] else ""
+    boxes = [  # (label, shape, group)
+        ("input: the image repeated T times (direct encoding)" if cfg.encoding == "direct" else "input: T event frames",
+         fmt(inp), "input"),
+        *[(f"SPS stage {i + 1}: Conv3×3 → BN → LIF{pool(i)}   (eq. 10)", fmt(shapes[f"sps.stages.{i}"]), "sps")
+          for i in range(4)],
+        ("RPE: Conv3×3 → BN → LIF, added: X₀ = x + RPE; flattened to N tokens   (eq. 4-6)", fmt(shapes["sps"]), "sps"),
+        ("SSA: Q, K, V = Linear → BN → LIF;  SN(Q Kᵀ V · s);  Linear → BN → LIF;  + X   (eq. 7, 14-16)",
+         fmt(shapes["blocks.0.attn"]), "block"),
+        ("MLP: Linear → BN → LIF (D → 4D), Linear → BN → LIF (4D → D);  + X′   (eq. 8)",
+         fmt(shapes["blocks.0.mlp"]), "block"),
+        ("GAP over the N tokens, mean over the T steps, Linear head   (eq. 9)", fmt(shapes["head"]), "head"),
+    ]
+    colors = {"input": "#eeeeee", "sps": "#dbe9f6", "block": "#fde3c8", "head": "#e2f0d9"}
+    fig = go.Figure()
+    n = len(boxes)
+    for k, (label, shape, group) in enumerate(boxes):
+        y = n - 1 - k
+        fig.add_shape(type="rect", x0=0.0, x1=7.0, y0=y - 0.32, y1=y + 0.32, fillcolor=colors[group],
+                      line=dict(color="#666666", width=1))
+        fig.add_annotation(x=0.12, y=y, text=label, showarrow=False, xanchor="left", font=dict(size=12))
+        fig.add_annotation(x=7.15, y=y, text=shape, showarrow=False, xanchor="left", font=dict(size=12, family="monospace"))
+        if k:
+            fig.add_annotation(x=3.5, y=y + 0.32, ax=3.5, ay=y + 0.68, xref="x", yref="y", axref="x", ayref="y",
+                               text="", showarrow=True, arrowhead=2, arrowwidth=1.5, arrowcolor="#666666")
+    top, bottom = n - 1 - 6 + 0.45, n - 1 - 7 - 0.45  # around the SSA and MLP boxes
+    fig.add_shape(type="rect", x0=-0.08, x1=7.08, y0=bottom, y1=top, line=dict(color="#d62728", width=2, dash="dot"))
+    fig.add_annotation(x=-0.12, y=(top + bottom) / 2, text=f"× L = {cfg.depth} blocks", showarrow=False,
+                       xanchor="right", textangle=-90, font=dict(color="#d62728", size=12))
+    fig.add_trace(go.Scatter(x=[0, 9.2], y=[-0.5, n - 0.5], mode="markers", marker=dict(opacity=0), hoverinfo="skip",
+                             showlegend=False))
+    fig.update_xaxes(visible=False, range=[-0.6, 9.4])
+    fig.update_yaxes(visible=False, range=[-0.6, n - 0.4])
+    fig.update_layout(title=f"Spikformer-{cfg.depth}-{cfg.embed_dim}: shapes (T, B, ...) measured on a forward pass",
+                      height=height, margin=dict(l=10, r=10, t=50, b=10), plot_bgcolor="white")
+    return fig
+
+
 def attention_ops(N, d):
     """Multiply-accumulate counts of one head's Q K^T V in each order: (QK^T)V and Q(K^T V)."""
     N = np.asarray(N, dtype=np.int64)

@@ -45,6 +45,29 @@ def test_offsets_are_what_the_notes_say():
     assert explained == {"cifar100-4-384", "dvs128-2-256", "cifar10dvs-2-256"}
 
 
+def test_paper_counts_leave_out_unused_modules_for_cifar_and_imagenet_but_not_for_dvs():
+    """The official code registers LayerNorms (and, for DVS, a position embedding) it never uses.
+    Table 2-3's counts match the model without them; Table 4's only with them."""
+    from spikformer_lite.config import _DVS_UNUSED, official_unused_parameters
+
+    for name in PRESET_NAMES:
+        preset = sl.PRESETS[name]
+        with torch.device("meta"):
+            ours = sl.count_parameters(sl.create_model(name))
+        official = ours + official_unused_parameters(name)
+        paper = preset.paper_params_m * 1e6
+        if name.startswith(("dvs", "cifar10dvs")):
+            assert official_unused_parameters(name) == _DVS_UNUSED == preset.paper_params_offset
+            assert abs(official - paper) <= 0.01e6 < abs(ours - paper), name
+        elif name != "cifar100-4-384":
+            assert abs(ours - paper) <= 0.01e6, name
+    # cifar10-4-384 with its 6,144 unused LayerNorm parameters would be 9.33M, not Table 3's 9.32M
+    with torch.device("meta"):
+        c10 = sl.count_parameters(sl.create_model("cifar10-4-384"))
+    assert official_unused_parameters("cifar10-4-384") == 6144 and round((c10 + 6144) / 1e6, 2) == 9.33
+    assert official_unused_parameters("imagenet-8-512") == 16384
+
+
 def test_presets_follow_the_paper():
     assert sl.get_config("cifar10-4-384").num_tokens == 64  # 32x32 -> 8x8 (pool after stages 3, 4)
     assert sl.get_config("imagenet-8-512").num_tokens == 196  # 224 -> 14x14

@@ -173,3 +173,19 @@ def test_bptt_graph_follows_eq_1_to_3():
     arrows = [a for a in fig.layout.annotations if a.showarrow]
     assert len(arrows) == len(edges)
     assert set(fig.data[0].text) == {f"{k}[{t}]" for k in "XHSV" for t in range(3)} | {"L"}
+
+
+def test_architecture_figure_shows_measured_shapes():
+    import spikformer_lite as sl
+
+    model = sl.create_model("cifar10-2-384", embed_dim=64, num_heads=2).eval()
+    x = model.encode(torch.randn(2, 3, 32, 32))
+    with torch.no_grad():
+        trace = sl.trace_shapes(model, x, viz.ARCHITECTURE_MODULES)
+    fig = viz.architecture_figure(model.cfg, trace)
+    texts = [a.text for a in fig.layout.annotations]
+    assert "(4, 2, 64, 8, 8)" in texts and "(4, 2, 64, 64)" in texts and "(2, 10)" in texts
+    assert sum("MaxPool" in t for t in texts) == sum(model.cfg.sps_pool) == 2
+    assert "× L = 2 blocks" in texts
+    with pytest.raises(ValueError, match="trace lacks"):
+        viz.architecture_figure(model.cfg, trace[:3])
