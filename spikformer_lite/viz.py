@@ -30,6 +30,9 @@ def setup_plotly():
     once per page (the book ships plotly.min.js itself). Colab gets its own
     renderer.
     """
+    # The mode bar (zoom, save, ...) stands vertically at the right edge, where it covers no title.
+    pio.templates["spikformer"] = go.layout.Template(layout=dict(modebar=dict(orientation="v")))
+    pio.templates.default = "plotly+spikformer"
     if "google.colab" in sys.modules:
         pio.renderers.default = "colab"
         return
@@ -451,7 +454,7 @@ def markdown_table(rows, columns=None):
 
 # ---------------------------------------------------------------- events (data chapter)
 
-def events_3d_figure(events, title="", max_points=20000, height=480):
+def events_3d_figure(events, title="", max_points=8000, height=520):
     """Events as points in (x, t, y), ON red and OFF blue; a random subset if there are many."""
     ev = events
     if len(ev) > max_points:
@@ -464,7 +467,9 @@ def events_3d_figure(events, title="", max_points=20000, height=480):
     fig.update_layout(height=height, margin=dict(l=0, r=0, t=40, b=0), title=title,
                       scene=dict(xaxis_title="x", yaxis_title="t (ms)", zaxis_title="y",
                                  zaxis=dict(autorange="reversed"), aspectmode="manual",
-                                 aspectratio=dict(x=1, y=2, z=1)))
+                                 aspectratio=dict(x=1, y=1.8, z=1),
+                                 camera=dict(eye=dict(x=2.1, y=1.3, z=0.9))),  # far enough that no corner is cut
+                      legend=dict(orientation="h", y=0.02))
     return fig
 
 
@@ -484,24 +489,55 @@ def _frames_zmax(frames):
     return float(np.abs(frames[:, -1] - frames[:, 0]).max()) or 1.0
 
 
-def frames_figure(frames, title="", height=None, cols=8):
-    """T event frames (T, P, H, W) side by side: red ON, blue OFF (ON minus OFF counts)."""
-    f = _np(frames)
-    zmax = _frames_zmax(f)
-    return _heatmap_grid([_frame_heatmap(f[t], zmax, showscale=t == 0) for t in range(len(f))],
-                         [f"t={t}" for t in range(len(f))], cols, title,
-                         lambda rows: height or 150 * rows + 70, vertical_spacing=0.06, top=60)
+def _channel_heatmap(counts, zmax, polarity, showscale=False):
+    """Counts of one polarity channel: ON in reds, OFF in blues (the model's two input channels)."""
+    return go.Heatmap(z=counts, zmin=0, zmax=zmax, colorscale="Reds" if polarity == "ON" else "Blues",
+                      showscale=showscale, hovertemplate=f"x=%{{x}} y=%{{y}}: %{{z}} {polarity} events<extra></extra>")
 
 
-def frames_slider_figure(frames, title="", height=380):
-    """Kernel-free: one event frame at a time, with a slider over the time bins."""
+def frames_figure(frames, title="", height=None, cols=8, polarity="signed"):
+    """T event frames (T, P, H, W) side by side.
+
+    polarity="signed": one panel per frame, ON minus OFF counts (red ON, blue OFF), compact;
+    polarity="split": the two channels the model actually receives, a row of ON panels (reds) above
+    a row of OFF panels (blues), with ``cols`` = T by default.
+    """
     f = _np(frames)
-    zmax = _frames_zmax(f)
-    fig = go.Figure(_frame_heatmap(f[0], zmax, showscale=True))
-    fig.frames = [go.Frame(name=str(t), data=[_frame_heatmap(f[t], zmax, showscale=True)]) for t in range(len(f))]
+    if polarity == "signed":
+        zmax = _frames_zmax(f)
+        return _heatmap_grid([_frame_heatmap(f[t], zmax, showscale=t == 0) for t in range(len(f))],
+                             [f"t={t}" for t in range(len(f))], cols, title,
+                             lambda rows: height or 150 * rows + 70, vertical_spacing=0.06, top=60)
+    if polarity != "split" or f.shape[1] != 2:
+        raise ValueError(f"polarity must be 'signed', or 'split' for two-channel frames; got {polarity!r} "
+                         f"with frames of shape {f.shape}")
+    zmax = float(f.max()) or 1.0
+    T = len(f)
+    traces = [_channel_heatmap(f[t, 1], zmax, "ON") for t in range(T)] + [_channel_heatmap(f[t, 0], zmax, "OFF")
+                                                                       for t in range(T)]
+    titles = [f"ON t={t}" for t in range(T)] + [f"OFF t={t}" for t in range(T)]
+    return _heatmap_grid(traces, titles, T, title, lambda rows: height or 150 * rows + 70, vertical_spacing=0.06, top=60)
+
+
+def frames_slider_figure(frames, title="", height=360):
+    """Kernel-free: one event frame at a time, its ON and OFF channels side by side, with a slider
+    over the time bins."""
+    f = _np(frames)
+    if f.shape[1] != 2:
+        raise ValueError(f"frames must have two polarity channels (T, 2, H, W), got {f.shape}")
+    zmax = float(f.max()) or 1.0
+
+    def traces(t):
+        return [_channel_heatmap(f[t, 1], zmax, "ON"), _channel_heatmap(f[t, 0], zmax, "OFF")]
+
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["ON channel", "OFF channel"], horizontal_spacing=0.04)
+    for i, trace in enumerate(traces(0)):
+        fig.add_trace(trace, row=1, col=i + 1)
+    fig.frames = [go.Frame(name=str(t), data=traces(t)) for t in range(len(f))]
     fig.update_yaxes(autorange="reversed", scaleanchor="x", visible=False)
+    fig.update_yaxes(scaleanchor="x2", row=1, col=2)
     fig.update_xaxes(visible=False)
-    fig.update_layout(height=height, width=height, margin=dict(l=10, r=10, t=40, b=60), title=title,
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=60, b=60), title=title,
                       sliders=[_slider([str(t) for t in range(len(f))], "time bin ")])
     return fig
 

@@ -258,3 +258,14 @@ def test_denoise_is_optional_and_changes_the_cache_key(tmp_path):
     events, _ = plain.source[0]
     assert plain[0][0].sum() == len(events)
     assert denoised[0][0].sum() < len(events)  # random sparse events are mostly isolated: Denoise drops them
+
+
+def test_rcls_path_is_a_smooth_repeated_closed_loop():
+    path = emulator.rcls_path(81, amplitude=2.0, loops=2)
+    assert np.allclose(path[0], 0) and np.allclose(path[-1], 0) and np.allclose(path[40], 0, atol=1e-12)  # closed, twice
+    assert np.abs(np.diff(path, axis=0)).max() < 0.35                       # smooth: small steps, no jumps
+    assert np.allclose(np.hypot(path[:, 0], path[:, 1] - 2.0), 2.0)         # a circle of radius 2
+    image = np.zeros((16, 16))
+    image[4:12, 4:12] = 1.0
+    ev, _ = emulator.emulate_events(image, path=path)
+    assert len(ev) > 0 and ev["p"].any() and (~ev["p"]).any()               # moving edges give ON and OFF

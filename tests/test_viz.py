@@ -62,6 +62,7 @@ def test_book_renderer_gives_html_without_plotly_js():
     assert "mathjax" not in html.lower()  # the book has its own MathJax
     slider_html = pio.renderers._build_mime_bundle(viz.lif_slider_figure(currents=[1, 2], T=5).to_dict())["text/html"]
     assert "Plotly.animate" not in slider_html  # a slider figure waits for the reader; it does not auto-play
+    assert '"orientation":"v"' in html.replace(" ", "")  # the mode bar stands at the right edge, off the titles
 
 
 def test_spike_and_attention_figures():
@@ -108,8 +109,12 @@ def test_event_figures():
     frames[2, 0, 0, 0] = 1  # one OFF event
     fig = viz.frames_figure(frames)
     assert len(fig.data) == 3 and fig.data[1].z[2][3] == 2 and fig.data[2].z[0][0] == -1
+    fig = viz.frames_figure(frames, polarity="split")           # the two channels the model receives
+    assert len(fig.data) == 6 and fig.data[1].z[2][3] == 2 and fig.data[3 + 2].z[0][0] == 1 and fig.data[2].z[0][0] == 0
+    with pytest.raises(ValueError, match="polarity"):
+        viz.frames_figure(frames[:, :1], polarity="split")
     fig = viz.frames_slider_figure(frames)
-    assert len(fig.frames) == 3 and fig.frames[2].data[0].z[0][0] == -1
+    assert len(fig.frames) == 3 and fig.frames[2].data[1].z[0][0] == 1 and fig.frames[1].data[0].z[2][3] == 2
     fig = viz.emulator_slider_figure({0.1: ev, 0.3: ev[:2]}, (6, 6, 2))
     assert [f.name for f in fig.frames] == ["0.1", "0.3"] and "2 events" in fig.frames[1].layout.title.text
 

@@ -1,8 +1,12 @@
-"""An event-camera emulator: static images to events, the way CIFAR10-DVS was recorded.
+"""An event-camera emulator: static images to events, as a DVS watching a moving image records them.
 
-CIFAR10-DVS (Li et al., 2017) was made by showing CIFAR-10 images on a monitor
-and moving them in small saccades in front of a DVS camera. Here the camera is
-simulated. Each pixel remembers the log intensity at its last event; when the
+CIFAR10-DVS (Li et al., 2017) was made by showing CIFAR-10 images on a monitor and
+moving them with a repeated closed-loop smooth (RCLS) motion in front of a DVS
+camera; N-MNIST (Orchard et al., 2015) instead moved the camera in three saccades.
+Both motions are here: ``rcls_path`` (a smooth closed loop, repeated) and
+``saccade_path`` (three straight saccades, the default of ``emulate_events``, which
+the simulated CIFAR10-DVS of ``spikformer_lite.train.simulated_cifar10dvs`` and its
+published checkpoint were made with). The camera is simulated. Each pixel remembers the log intensity at its last event; when the
 current log intensity differs from it by at least the contrast threshold C, the
 pixel emits an event (ON if brighter, OFF if darker) and its memory moves by C,
 so a large change gives several events. After an event a pixel is blind for a
@@ -46,6 +50,13 @@ def saccade_path(n_steps, amplitude=2.0):
     seg = np.minimum(s.astype(int), 2)
     frac = (s - seg)[:, None]
     return corners[seg] * (1 - frac) + corners[seg + 1] * frac  # (n_steps, 2): dx, dy
+
+
+def rcls_path(n_steps, amplitude=2.0, loops=2):
+    """A repeated closed-loop smooth motion, in the spirit of CIFAR10-DVS's RCLS: the image goes
+    ``loops`` times round a circle of radius ``amplitude`` pixels, starting and ending at rest."""
+    phase = np.linspace(0.0, 2 * np.pi * loops, n_steps)
+    return np.stack([amplitude * np.sin(phase), amplitude * (1 - np.cos(phase))], axis=1)  # (n_steps, 2): dx, dy
 
 
 def emulate_events(image, path=None, n_steps=60, step_us=5000, threshold=0.2, refractory_us=1000,
