@@ -2,6 +2,7 @@
 # make book   execute the notebooks and build the HTML book into _build/html (warnings are errors);
 #             executed notebooks are cached, keyed on the notebooks and on the package source;
 #             FORCE=1 re-executes everything (CI does)
+# make test-fresh  every notebook with an empty data root, the downloads served from a local mirror
 # make check-book  open every built page in headless Chromium and check it (book/_check_pages.py)
 # make bench  print the LIF benchmark (numba vs torch vs SpikingJelly vs the memory floor) and the training-step benchmark
 # Each target first creates .venv and installs the pinned environment (requirements-lock.txt).
@@ -13,7 +14,7 @@ PY := $(VENV)/bin/python
 export SPIKFORMER_DATA ?= $(HOME)/.cache/spikformer_lite
 export PYTHONUNBUFFERED := 1
 
-.PHONY: test book check-book bench venv clean
+.PHONY: test test-fresh book check-book bench venv clean
 
 venv: $(VENV)/.installed
 
@@ -32,6 +33,9 @@ test: venv
 # The execution cache (jupyter-cache, keyed on each notebook's code) is dropped when the package,
 # the lock file or the book's extensions change, so no page shows outputs of older code.
 EXEC_KEY := $(shell cat requirements-lock.txt $$(find spikformer_lite book/_ext -name '*.py' | sort) 2>/dev/null | sha256sum | cut -c1-16)
+
+test-fresh: venv
+	$(PY) tests/book_from_scratch.py
 
 book: venv
 	$(PY) book/_vendor.py

@@ -161,9 +161,14 @@ def check_page(browser, base, rel, root, shots):
             r.abort()
 
     page.route("**/*", route)
-    page.goto(base + rel.as_posix(), wait_until="load")
-    page.wait_for_load_state("networkidle")
-    math = page.evaluate(MATH_JS)
+    try:
+        page.goto(base + rel.as_posix(), wait_until="load")
+        page.wait_for_timeout(1500)  # plotly draws after load; MATH_JS waits for MathJax itself
+        math = page.evaluate(MATH_JS)
+    except Exception as err:  # a page that does not load is a finding, not a crash of the check
+        problems.append(f"did not load: {str(err).splitlines()[0][:200]}")
+        page.close()
+        return dict(page=rel.as_posix(), mb=weight / 1e6, figures=0, sliders=0, math=0, problems=problems)
     if math["raw"] > 0 or math["typeset"] < math["math"] or math["errors"]:
         problems.append(f"math: {math['math']} expressions, {math['typeset']} typeset, {math['errors']} MathJax errors, "
                         f"{max(math['raw'], 0)} text nodes with raw TeX")

@@ -32,11 +32,12 @@ import torch
 from IPython.display import Markdown, display
 
 import spikformer_lite as sl
-from spikformer_lite import train, viz
+from spikformer_lite import data, train, viz
 from spikformer_lite.published import load_published, manifest
 from spikformer_lite.widgets import live
 
 viz.setup_plotly()
+data.ensure("cifar10")  # CIFAR-10 images: read from disk, or downloaded on first use (163 MB)
 MODE = os.environ.get("SPIKFORMER_MODE", "quick")
 assert MODE in ("quick", "full"), f"SPIKFORMER_MODE must be 'quick' or 'full', got {MODE!r}"
 print("mode:", MODE, "| machine:", train.hardware())
@@ -151,8 +152,10 @@ display(Markdown(viz.markdown_table([dict(field=k, value=entry[k]) for k in keys
 '''),
     md('''
 We evaluate it again here, on every one of the 10,000 test images (CIFAR-10, JPEG re-encoded: the
-offline copy; see chapter 5). **Check:** the accuracy is the manifest's (to within a few images: the
-order of float sums can differ between machines).
+offline copy; see chapter 5). **Check:** on the same data the accuracy is the manifest's (to within a few
+images: the order of float sums can differ between machines). On Colab or Binder, where the official CIFAR-10
+archive is downloaded instead, the pixels differ slightly from the JPEG copy the model was trained and
+measured on, and so may the number; the cell says which case you are in.
 '''),
     code('''
 cfg = model.cfg
@@ -161,7 +164,12 @@ test_full = train.load_split("cifar10", "test")
 result = train.evaluate(model, test_full, 256, cfg=cfg)
 print(f"top-1 on {result['n']:,} test images ({test_full.source}): {result['acc']:.2%} "
       f"(manifest: {entry['test_acc']:.2%}); {result['time_s']:.0f} s")
-assert result["n"] == 10_000 and abs(result["acc"] - entry["test_acc"]) <= 5e-4
+assert result["n"] == 10_000
+if test_full.source == entry["test_source"]:
+    assert abs(result["acc"] - entry["test_acc"]) <= 5e-4
+else:
+    print(f"note: the manifest's number was measured on '{entry['test_source']}'; these test images are "
+          f"'{test_full.source}', so the two numbers are not expected to agree exactly")
 '''),
     code('''
 import csv
@@ -339,7 +347,8 @@ images. It gives the exact commands for the real data sets for readers with a ne
 `SPIKFORMER_MODE=quick` (the default) keeps the live run to about a minute on a CPU; `full` trains the
 published N-MNIST configuration for its 30 epochs (the manifest below says how long that took).
 '''),
-    code(SETUP),
+    code(SETUP + '''data.ensure("nmnist_small")  # 1,000 + 100 N-MNIST recordings, built from the official archives if missing
+'''),
     md('''
 ## 1. The DVS variant on a 34 x 34 sensor
 
@@ -397,7 +406,11 @@ for name in ("nmnist-quick", "cifar10dvs-sim-quick"):
     m, e = load_published(name)
     split = train.load_split(e["data"], "test", T=m.cfg.T)
     r = train.evaluate(m.set_backend("numba"), split, cfg=m.cfg, progress=False)
-    assert r["n"] == e["test_n"] and abs(r["acc"] - e["test_acc"]) <= 1.1 / r["n"]   # at most one recording apart
+    assert r["n"] == e["test_n"]
+    if split.source == e["test_source"]:
+        assert abs(r["acc"] - e["test_acc"]) <= 1.1 / r["n"]   # at most one recording apart
+    else:  # e.g. on Colab the simulated set is made from the official CIFAR-10 archive, not the JPEG copy
+        print(f"{name}: measured on '{split.source}', the manifest on '{e['test_source']}': not expected to agree exactly")
     rows.append(dict(checkpoint=name, data=e["test_data"], T=m.cfg.T, params=f"{e['params'] / 1e6:.2f}M",
                      test_recordings=r["n"], top1=f"{100 * r['acc']:.1f}", epochs=e["epochs_done"],
                      hardware=e["hardware"].split(" (")[0], time=f"{60 * e['wall_hours']:.0f} min",

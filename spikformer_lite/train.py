@@ -229,7 +229,8 @@ def simulated_cifar10dvs(split, T, root=None, n=2000):
     Simulated events, not CIFAR10-DVS recordings: every result says so.
     """
     from .data import cifar10_examples
-    from .data.emulator import SIMULATED_SOURCE, emulate_events
+    from .data.cifar import cifar10_source
+    from .data.emulator import SIMULATED_PREFIX, emulate_events
     from .data.events import to_frames
 
     per_class, total = n // 10, 5000 if split == "train" else 1000
@@ -240,7 +241,7 @@ def simulated_cifar10dvs(split, T, root=None, n=2000):
         events, sensor = emulate_events(img, seed=i)
         frames.append(to_frames(events, sensor, T))
     return Split(torch.from_numpy(np.stack(frames)), torch.from_numpy(labels), "events",
-                 f"{SIMULATED_SOURCE}: {len(labels):,} {split} images (simulated CIFAR10-DVS)", 10)
+                 f"{SIMULATED_PREFIX}{cifar10_source(root)}: {len(labels):,} {split} images (simulated CIFAR10-DVS)", 10)
 
 
 def make_batch(split, idx, train, recipe, epoch, generator, cfg):

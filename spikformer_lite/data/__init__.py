@@ -11,6 +11,8 @@ from .cifar import (
     CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, JPEG_SOURCE, ChecksumError, cifar10_examples, download, load_cifar, to_tensor,
 )
 
+from .fetch import DataUnavailable, ensure  # noqa: E402  (fetch imports data_root lazily)
+
 DEFAULT_ROOT = Path("~/.cache/spikformer_lite")
 
 
@@ -51,5 +53,5 @@ DATASET_TABLE = [
          offline="yes"),
 ]
 
-__all__ = ["DATASET_TABLE", "data_root", "cifar10_examples", "to_tensor", "load_cifar", "download", "ChecksumError",
+__all__ = ["DATASET_TABLE", "data_root", "ensure", "DataUnavailable", "cifar10_examples", "to_tensor", "load_cifar", "download", "ChecksumError",
            "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "JPEG_SOURCE"]

@@ -1,12 +1,12 @@
 """CIFAR-10 and CIFAR-100.
 
 Two sources, in order of preference:
-- the official "python version" archives, fetched by ``data_scripts/download_cifar.py``
-  into ``<root>/cifar10/`` and ``<root>/cifar100/`` and checked by MD5;
+- the official "python version" archives, fetched by ``python -m spikformer_lite.data.fetch cifar10``
+  or ``data_scripts/download_cifar.py`` into ``<root>/cifar10/`` and ``<root>/cifar100/``, MD5-checked;
 - for CIFAR-10 only, the offline copy ``<root>/cifar10/cifar10_jpeg.npz``: all 60,000
   images as JPEG (quality 75, 4:2:0) re-encodings of a public mirror. Real images,
   slightly lossy, so results made with them say "CIFAR-10, JPEG re-encoded".
-Nothing downloads unless the script is run.
+Nothing downloads unless asked (``download=True``, ``data.fetch.ensure``, or the scripts).
 """
 
 import pickle
@@ -28,25 +28,47 @@ def _jpeg_path(root):
     return data_root(root) / "cifar10" / "cifar10_jpeg.npz"
 
 
-def cifar10_examples(indices, split="test", root=None):
-    """Decode a few CIFAR-10 images from the offline JPEG copy.
+def cifar10_source(root=None):
+    """Which CIFAR-10 copy ``cifar10_examples`` reads under ``root``, as a short label for results."""
+    return "CIFAR-10, JPEG re-encoded" if _jpeg_path(root).is_file() else "CIFAR-10, official python archive"
 
-    Returns ``(images, labels)``: uint8 ``(n, 32, 32, 3)`` and int64 ``(n,)``.
-    The records are sorted by class; ``indices`` index into that order.
+
+def cifar10_examples(indices, split="test", root=None, download=False):
+    """Decode a few CIFAR-10 images, from whichever copy is under the data root.
+
+    Returns ``(images, labels)``: uint8 ``(n, 32, 32, 3)`` and int64 ``(n,)``. ``indices`` number the
+    images **by class**: the offline JPEG copy is stored sorted by class (all airplanes, then all
+    automobiles, ...), and the official archive is put in the same order (a stable sort by label, so
+    within a class its own order is kept). Record 3007 of the test split is therefore always a cat.
+    With ``download=True`` a missing copy is fetched first (``data.fetch.ensure("cifar10")``).
     """
+    from . import data_root
+
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if download:
+        from .fetch import ensure_cifar10
+
+        ensure_cifar10(root)
     path = _jpeg_path(root)
-    if not path.is_file():
+    official = data_root(root) / "cifar10" / ARCHIVES["cifar10"].filename
+    if path.is_file():
+        buf, offsets, labels = _jpeg_split(path, split)
+        decode = lambda idx: _decode_jpegs(buf, offsets, idx)
+    elif official.is_file():
+        d = load_cifar("cifar10", split, root)
+        order = np.argsort(d.labels, kind="stable")
+        labels = d.labels[order]
+        decode = lambda idx: d.images[order[idx]]
+    else:
         raise FileNotFoundError(
-            f"CIFAR-10 JPEG copy not found at {path}. Set SPIKFORMER_DATA (or pass root=) to the folder "
-            "that holds cifar10/cifar10_jpeg.npz."
-        )
-    buf, offsets, labels = _jpeg_split(path, split)
+            f"CIFAR-10 not found: neither the offline JPEG copy {path} nor the official archive {official}. "
+            f"Run: python -m spikformer_lite.data.fetch cifar10 --root {data_root(root)}  (163 MB), "
+            "or set SPIKFORMER_DATA to the folder that holds cifar10/.")
     indices = np.atleast_1d(np.asarray(indices))
     if indices.size and (indices.min() < 0 or indices.max() >= len(labels)):
         raise IndexError(f"indices must be in [0, {len(labels)}) for the {split} split, got {indices.tolist()}")
-    return _decode_jpegs(buf, offsets, indices), labels[indices].astype(np.int64)
+    return decode(indices), labels[indices].astype(np.int64)
 
 
 def _jpeg_split(path, split):
@@ -108,7 +130,8 @@ ARCHIVES = {
     "cifar100": Archive("cifar-100-python.tar.gz", "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
                         "eb9058c3a382ffc7106e4002c42a8d85", "cifar-100-python"),
 }
-DOWNLOAD_HINT = "python data_scripts/download_cifar.py --dataset {name} --root {root}"
+DOWNLOAD_HINT = "python data_scripts/download_cifar.py --dataset {name} --root {root}"  # CIFAR-100 too
+FETCH_HINT = {"cifar10": "python -m spikformer_lite.data.fetch cifar10 --root {root}"}
 
 
 @dataclass(frozen=True)
@@ -173,7 +196,7 @@ def load_cifar(name="cifar10", split="train", root=None, cache_dir=None):
     else:
         raise FileNotFoundError(f"{name} not found under {root}: expected {official}"
                                 + (f" or {_jpeg_path(root)}" if name == "cifar10" else "")
-                                + f". Run: {DOWNLOAD_HINT.format(name=name, root=root)}")
+                                + f". Run: {FETCH_HINT.get(name, DOWNLOAD_HINT).format(name=name, root=root)}")
     cache = cache_folder(root, cache_dir) / f"{name}_{split}_{tag}.npz"
     if cache.is_file():
         with np.load(cache) as f:

@@ -19,7 +19,8 @@ import numpy as np
 
 from .events import EVENT_DTYPE
 
-SIMULATED_SOURCE = "simulated events (spikformer_lite.data.emulator) from CIFAR-10, JPEG re-encoded"
+SIMULATED_PREFIX = "simulated events (spikformer_lite.data.emulator) from "
+SIMULATED_SOURCE = SIMULATED_PREFIX + "CIFAR-10, JPEG re-encoded"  # from the offline copy (data.cifar.cifar10_source)
 
 
 def to_gray(image):

@@ -127,8 +127,9 @@ def load_nmnist_small(split="train", root=None):
 
     path = data_root(root) / "nmnist_small" / "nmnist_small.npz"
     if not path.is_file():
-        raise FileNotFoundError(f"N-MNIST subset not found at {path}; set SPIKFORMER_DATA to the folder that "
-                                "holds nmnist_small/nmnist_small.npz")
+        raise FileNotFoundError(f"N-MNIST subset not found at {path}. Run: python -m spikformer_lite.data.fetch "
+                                f"nmnist_small --root {data_root(root)}  (builds it from the official N-MNIST "
+                                "archives), or set SPIKFORMER_DATA to the folder that holds nmnist_small/")
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     with np.load(path) as d:
