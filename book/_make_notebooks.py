@@ -16,8 +16,11 @@ def md(text):
     return nbformat.v4.new_markdown_cell(text.strip("\n"))
 
 
-def code(text):
-    return nbformat.v4.new_code_cell(text.strip("\n"))
+def code(text, tags=None):
+    cell = nbformat.v4.new_code_cell(text.strip("\n"))
+    if tags:
+        cell.metadata["tags"] = list(tags)
+    return cell
 
 
 SETUP = '''
@@ -317,13 +320,92 @@ print({k: round(v, 3) for k, v in rates.items()})
 - In the trained model, SSA's attention is zero on many tokens and concentrated on others; every layer
   fires sparsely.
 
+'''),
+    md('''
 ## Exercises
 
-1. Train the quick model for 3 epochs instead of 1 (`epochs=3`). How much does the test accuracy gain?
-2. In the live run, use `augment="none"`. Does the train accuracy rise faster or slower than the test accuracy?
-3. Look at the attention maps at each time step of several images. Is the set of black tokens the same at
-   every step?
+Each stub raises `NotImplementedError` until you fill it in; the solution is in the cell after it (click to
+show) and ends in a check. (For longer experiments: train the quick model for 3 epochs instead of 1, or with
+`augment="none"`, and compare the curves.)
+
+**Exercise 1.** Write the learning rate of a recipe at a (fractional) epoch yourself: a linear warmup from
+`warmup_lr` to `lr` over `warmup_epochs`, then a cosine from `lr` down to `min_lr` over all `epochs` (the
+warmup is not a prefix of the cosine, as in timm), and `min_lr` in the cooldown.
 '''),
+    code('''
+def my_lr(epoch, recipe):
+    """The learning rate at epoch (a float) of recipe (train.RECIPES[...])."""
+    raise NotImplementedError("exercise 1")
+
+my_lr(5.0, train.RECIPES[("cifar", "quick")])
+''', tags=["raises-exception"]),
+    code('''
+# Solution
+import math
+
+def my_lr(epoch, recipe):
+    r = recipe
+    if epoch < r.warmup_epochs:
+        return r.warmup_lr + epoch * (r.lr - r.warmup_lr) / r.warmup_epochs
+    if epoch >= r.epochs:
+        return r.min_lr
+    return r.min_lr + 0.5 * (r.lr - r.min_lr) * (1 + math.cos(math.pi * epoch / r.epochs))
+
+worst = 0.0
+for key in (("cifar", "quick"), ("cifar", "paper"), ("events", "paper")):
+    rec = train.RECIPES[key]
+    for e in np.linspace(0, rec.epochs + rec.cooldown_epochs, 97):
+        worst = max(worst, abs(my_lr(e, rec) - train.lr_at(e, rec)) / rec.lr)
+print(f"my_lr against train.lr_at on three recipes, 97 epochs each: largest relative difference {worst:.1e}")
+assert worst <= 1e-12
+''', tags=["hide-cell", "solution"]),
+    md('''
+**Exercise 2.** At which epoch does the quick recipe's learning rate fall to half its peak? Solve the
+cosine for it, then check with `train.lr_at` just before and just after.
+'''),
+    code('''
+def half_lr_epoch(recipe):
+    """The epoch at which the learning rate has fallen to half its peak, lr / 2."""
+    raise NotImplementedError("exercise 2")
+
+half_lr_epoch(train.RECIPES[("cifar", "quick")])
+''', tags=["raises-exception"]),
+    code('''
+# Solution: min + (lr - min)(1 + c) / 2 = lr / 2 with c = cos(pi e / E)  <=>  c = (lr - 2 min) / (lr - min) - 1
+def half_lr_epoch(recipe):
+    r = recipe
+    c = 2 * (r.lr / 2 - r.min_lr) / (r.lr - r.min_lr) - 1
+    return r.epochs * math.acos(c) / math.pi
+
+quick = train.RECIPES[("cifar", "quick")]
+e_half = half_lr_epoch(quick)
+print(f"the quick recipe's learning rate halves at epoch {e_half:.2f} of {quick.epochs}")
+assert train.lr_at(e_half - 1e-3, quick) > quick.lr / 2 > train.lr_at(e_half + 1e-3, quick)
+''', tags=["hide-cell", "solution"]),
+    md('''
+**Exercise 3.** In the attention maps of section 5 (`grids`: time step, image, head, 8, 8), which tokens get
+no attention at *any* time step, for image 0 and head 0? How many are silent only at some steps?
+'''),
+    code('''
+def always_silent(grids, image, head):
+    """Boolean (8, 8): tokens with zero attention at every time step."""
+    raise NotImplementedError("exercise 3")
+
+always_silent(grids, 0, 0)
+''', tags=["raises-exception"]),
+    code('''
+# Solution: zero at every step is an all() over the time axis.
+def always_silent(grids, image, head):
+    return (grids[:, image, head] == 0).all(0)
+
+never = always_silent(grids, 0, 0)
+sometimes = (grids[:, 0, 0] == 0).any(0) & ~never
+by_loop = torch.ones(8, 8, dtype=torch.bool)
+for t in range(grids.shape[0]):
+    by_loop &= grids[t, 0, 0] == 0
+print(f"image 0, head 0: {int(never.sum())} tokens silent at every step, {int(sometimes.sum())} silent at some")
+assert torch.equal(never, by_loop)
+''', tags=["hide-cell", "solution"]),
 ]
 
 CH7 = [
@@ -489,13 +571,90 @@ assert (2 * 128 * 128 * 16) / (3 * 32 * 32 * 4) == 2 ** 19 / 12288 and round(2 *
 - The CIFAR10-DVS number here is on simulated events and says so; the real data sets need a network and a GPU,
   with the commands above.
 
+'''),
+    md('''
 ## Exercises
 
-1. Train the N-MNIST model with frames of equal *time* instead of equal event count: build the frames with
-   `events.to_frames(..., by="time")` (chapter 5) into a `train.Split`. Does it learn faster?
-2. Use `T=2` and `T=8`. How do the accuracy and the images per second change?
-3. Pool in all four SPS stages (9 tokens). What happens to the accuracy on N-MNIST?
+Each stub raises `NotImplementedError` until you fill it in; the solution is in the cell after it (click to
+show) and ends in a check. (For longer experiments: retrain with `T=2` or `T=8` and compare accuracy and
+images per second.)
+
+**Exercise 1.** The N-MNIST test set has 100 recordings. How many would it need for the 95% Wilson interval
+around 94% to be at most ±1 point wide? Use `wilson` from section 3.
 '''),
+    code('''
+def recordings_needed(p, half_width):
+    """The smallest n whose 95% Wilson interval around accuracy p is at most 2 * half_width wide."""
+    raise NotImplementedError("exercise 1")
+
+recordings_needed(0.94, 0.01)
+''', tags=["raises-exception"]),
+    code('''
+# Solution: the interval narrows as n grows; search for the first n that is narrow enough.
+def recordings_needed(p, half_width):
+    n = 1
+    while (lambda lo_hi: lo_hi[1] - lo_hi[0])(wilson(p, n)) > 2 * half_width:
+        n *= 2
+    lo_n, hi_n = n // 2, n
+    while hi_n - lo_n > 1:
+        mid = (lo_n + hi_n) // 2
+        lo_n, hi_n = (lo_n, mid) if wilson(p, mid)[1] - wilson(p, mid)[0] <= 2 * half_width else (mid, hi_n)
+    return hi_n
+
+n_needed = recordings_needed(0.94, 0.01)
+width = lambda n: wilson(0.94, n)[1] - wilson(0.94, n)[0]
+print(f"±1 point at 94% needs {n_needed:,} test recordings; N-MNIST's full test set has 10,000")
+assert width(n_needed) <= 0.02 < width(n_needed - 1)
+''', tags=["hide-cell", "solution"]),
+    md('''
+**Exercise 2.** The published N-MNIST model was trained on frames of equal *event count*. Evaluate it on the
+100 test recordings framed by equal *time* instead (`events.to_frames(..., by="time")`, chapter 5). Does
+the binning matter to a trained model?
+'''),
+    code('''
+def accuracy_with_time_bins(model, T):
+    """Top-1 of model on the 100 N-MNIST test recordings, framed into T bins of equal duration."""
+    raise NotImplementedError("exercise 2")
+
+accuracy_with_time_bins(load_published("nmnist-quick")[0], 4)
+''', tags=["raises-exception"]),
+    code('''
+# Solution: frame by time, wrap in a train.Split, evaluate as before.
+from spikformer_lite.data import events as ev_io
+
+def accuracy_with_time_bins(model, T):
+    samples, labels, sensor = ev_io.load_nmnist_small("test")
+    frames = np.stack([ev_io.to_frames(s, sensor, T, by="time") for s in samples])
+    split = train.Split(torch.from_numpy(frames), torch.from_numpy(labels), "events", "N-MNIST test, equal-time bins", 10)
+    return train.evaluate(model.set_backend("numba"), split, cfg=model.cfg, progress=False)
+
+nm_model, nm_entry = load_published("nmnist-quick")
+by_time = accuracy_with_time_bins(nm_model, nm_model.cfg.T)
+print(f"equal event count (as trained): {nm_entry['test_acc']:.0%}; equal time: {by_time['acc']:.0%} on {by_time['n']} recordings")
+assert by_time["n"] == 100 and 0 <= by_time["acc"] <= 1
+''', tags=["hide-cell", "solution"]),
+    md('''
+**Exercise 3.** Pool in all four SPS stages instead of the last three. How many tokens does a 34 x 34
+N-MNIST frame become? (Each 3 x 3, stride 2, padding 1 max-pool maps a side $s$ to $\\lceil s / 2 \\rceil$.)
+'''),
+    code('''
+def tokens_after_pools(side, pools):
+    """Tokens of a side x side frame after `pools` stride-2 max-pools (kernel 3, padding 1)."""
+    raise NotImplementedError("exercise 3")
+
+tokens_after_pools(34, 4)
+''', tags=["raises-exception"]),
+    code('''
+# Solution: floor((s + 2 - 3) / 2) + 1 = ceil(s / 2) per pool.
+def tokens_after_pools(side, pools):
+    for _ in range(pools):
+        side = (side + 1) // 2
+    return side * side
+
+four = sl.get_config("cifar10dvs-2-256", **train.DATASETS["nmnist"][1], sps_pool=(True, True, True, True))
+print("34 x 34 with four pools:", tokens_after_pools(34, 4), "tokens; with three:", tokens_after_pools(34, 3))
+assert tokens_after_pools(34, 4) == four.num_tokens == 9 and tokens_after_pools(34, 3) == cfg.num_tokens == 25
+''', tags=["hide-cell", "solution"]),
 ]
 
 NOTEBOOKS = {"06_training_cifar.ipynb": CH6, "07_neuromorphic.ipynb": CH7}

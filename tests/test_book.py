@@ -140,3 +140,23 @@ def test_readme_uses_the_configured_repository_url():
     readme = (ROOT / "README.md").read_text()
     assert url in readme
     assert "<this repository" not in readme and "<this repository" not in (ROOT / "book" / "intro.md").read_text()
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.name[:2].isdigit()], ids=lambda p: p.name)
+def test_every_chapter_ends_with_exercises_whose_solutions_end_in_a_check(path):
+    """2-4 exercises per chapter: a stub tagged raises-exception that raises NotImplementedError, then a
+    solution tagged solution and hide-cell (a toggle in the book) whose last statement is an assert.
+    nbmake runs the solutions, so their checks run."""
+    import ast
+
+    cells = json.loads(path.read_text())["cells"]
+    tags = lambda c: c.get("metadata", {}).get("tags", [])
+    stubs = [i for i, c in enumerate(cells) if "raises-exception" in tags(c)]
+    assert 2 <= len(stubs) <= 4, f"{path.name}: {len(stubs)} exercise stubs"
+    for i in stubs:
+        assert "raise NotImplementedError" in "".join(cells[i]["source"]), f"{path.name} cell {i}"
+        solution = cells[i + 1]
+        assert {"solution", "hide-cell"} <= set(tags(solution)), f"{path.name} cell {i + 1} is not a toggled solution"
+        body = ast.parse("".join(solution["source"])).body
+        assert isinstance(body[-1], ast.Assert), f"{path.name} cell {i + 1}: a solution must end in an assert"
+    assert stubs[0] > len(cells) // 2, f"{path.name}: the exercises belong at the end"
