@@ -186,7 +186,7 @@ def check_page(browser, base, rel, root, shots):
                 problems.append(f"{name}: has a slider but no rail was drawn")
                 continue
             before = page.evaluate(FINGERPRINT_JS, fig["index"])
-            target = 0 if rail["active"] > rail["n"] // 2 else rail["n"] - 1
+            target = 0 if rail["active"] != 0 else rail["n"] - 1
             frac = (target + 0.5) / rail["n"]
             page.mouse.click(rail["x"] + frac * rail["w"], rail["y"] + rail["h"] / 2)
             page.wait_for_timeout(400)

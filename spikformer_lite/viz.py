@@ -473,6 +473,18 @@ def events_3d_figure(events, title="", max_points=8000, height=520):
     return fig
 
 
+def _compact(z):
+    """Integer-valued counts as the smallest integer type, so a page embeds 1-2 bytes per pixel, not 8."""
+    z = np.asarray(z)
+    if z.size and np.array_equal(z, np.round(z)):
+        lo, hi = z.min(), z.max()
+        for dtype in (np.uint8, np.int8, np.int16, np.int32):
+            info = np.iinfo(dtype)
+            if info.min <= lo and hi <= info.max:
+                return z.astype(dtype)
+    return z
+
+
 def _signed_frame(frame):
     """ON minus OFF counts of one (P, H, W) frame (one polarity: the counts)."""
     f = _np(frame)
@@ -480,7 +492,7 @@ def _signed_frame(frame):
 
 
 def _frame_heatmap(frame, zmax, showscale=False):
-    return go.Heatmap(z=_signed_frame(frame), zmin=-zmax, zmax=zmax, colorscale="RdBu_r", showscale=showscale,
+    return go.Heatmap(z=_compact(_signed_frame(frame)), zmin=-zmax, zmax=zmax, colorscale="RdBu_r", showscale=showscale,
                       hovertemplate="x=%{x} y=%{y}: ON-OFF %{z}<extra></extra>")
 
 
@@ -491,7 +503,7 @@ def _frames_zmax(frames):
 
 def _channel_heatmap(counts, zmax, polarity, showscale=False):
     """Counts of one polarity channel: ON in reds, OFF in blues (the model's two input channels)."""
-    return go.Heatmap(z=counts, zmin=0, zmax=zmax, colorscale="Reds" if polarity == "ON" else "Blues",
+    return go.Heatmap(z=_compact(counts), zmin=0, zmax=zmax, colorscale="Reds" if polarity == "ON" else "Blues",
                       showscale=showscale, hovertemplate=f"x=%{{x}} y=%{{y}}: %{{z}} {polarity} events<extra></extra>")
 
 
@@ -559,7 +571,7 @@ def emulator_slider_figure(events_by_threshold, sensor_size, height=380):
     names = list(imgs)
 
     def trace(c):
-        return go.Heatmap(z=imgs[c], zmin=-zmax, zmax=zmax, colorscale="RdBu_r",
+        return go.Heatmap(z=_compact(imgs[c]), zmin=-zmax, zmax=zmax, colorscale="RdBu_r",
                           hovertemplate="x=%{x} y=%{y}: ON-OFF %{z}<extra></extra>")
 
     fig = go.Figure(trace(names[0]))
