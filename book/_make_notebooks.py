@@ -154,8 +154,8 @@ keys = ["preset", "config", "data_label", "command", "commit", "epochs_done", "e
 display(Markdown(viz.markdown_table([dict(field=k, value=entry[k]) for k in keys])))
 '''),
     md('''
-We evaluate it again here, on every one of the 10,000 test images (CIFAR-10, JPEG re-encoded: the
-offline copy; see chapter 5). **Check:** on the same data the accuracy is the manifest's (to within a few
+We evaluate it again here, on every one of the 10,000 test images (from the CIFAR-10 copy on disk: here
+the JPEG re-encoded offline copy, see chapter 5). **Check:** on the same data the accuracy is the manifest's (to within a few
 images: the order of float sums can differ between machines). On Colab or Binder, where the official CIFAR-10
 archive is downloaded instead, the pixels differ slightly from the JPEG copy the model was trained and
 measured on, and so may the number; the cell says which case you are in.
@@ -229,7 +229,7 @@ images at the fourth time step: "SSA can capture image regions associated with c
 set irrelevant regions to 0 (black region)". The paper does not say how a map over the image is made from
 the $N \\times N$ matrix $QK^T$; this book's choice is, for each token, how much attention it receives from
 all queries: the column sums of $QK^T$ (`sl.attention_on_tokens`), drawn over the $8 \\times 8$ token grid
-of the image (CIFAR-10 test images, JPEG re-encoded). A token whose key spikes are all zero in a head gets
+of the image (CIFAR-10 test images, from the copy on disk). A token whose key spikes are all zero in a head gets
 exactly 0 there (it can also get 0 when its key fires only in channels where no query does). Look for which
 parts of the image stay black, and whether that changes with the time step. The model is small and, while
 interim, often wrong, so these maps are not evidence of "classification semantics".
@@ -287,7 +287,7 @@ h = rec.membrane["sps.stages.0.lif"][:, 0, :, 16, 16]         # (T, channels) at
 s = rec.spikes["sps.stages.0.lif"][:, 0, :, 16, 16]
 top = h.mean(0).argsort(descending=True)[:6]
 viz.membrane_traces_figure(h[:, top], s[:, top], cfg.v_threshold, names=[f"channel {int(c)}" for c in top],
-                           title=f"first SPS stage, pixel (16, 16), CIFAR-10 test image '{names[0]}' (JPEG re-encoded)").show()
+                           title=f"first SPS stage, pixel (16, 16), CIFAR-10 test image '{names[0]}' ({data.cifar10_source()})").show()
 H, S = rec.membrane["sps.stages.0.lif"], rec.spikes["sps.stages.0.lif"]
 assert torch.equal(S, (H >= cfg.v_threshold).float())          # everywhere: a spike exactly where H[t] reaches V_th
 '''),

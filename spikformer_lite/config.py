@@ -136,10 +136,11 @@ def official_unused_parameters(name):
 
     Every official ``Block`` (cifar10/, imagenet/ and cifar10dvs/model.py) creates ``norm1`` and
     ``norm2``, two LayerNorms of D weights and D biases, and never calls them: 4 D per block. The
-    official CIFAR10-DVS model (which the DVS128 Gesture runs use too) also registers a float
-    ``pos_embed`` of N x D and a final LayerNorm ``norm`` (2 D), both unused. Our model has none of
-    these. The paper's counts leave them out for CIFAR and ImageNet and include them for the DVS
-    models (``tests/test_model.py`` checks both against Tables 2-4).
+    official CIFAR10-DVS model also registers a float ``pos_embed`` of N x D and a final LayerNorm
+    ``norm`` (2 D), both unused; the repository has no DVS128 Gesture model, and we assume the same
+    one for it. Our model has none of these. The paper's counts leave them out for CIFAR and ImageNet
+    (Tables 2, 3) and include them for the DVS models (sec. 4.2's "2.59M"); ``tests/test_model.py``
+    checks both.
     """
     cfg = PRESETS[name].config
     unused = 4 * cfg.embed_dim * cfg.depth

@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 from .cifar import (
-    CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, JPEG_SOURCE, ChecksumError, cifar10_examples, download, load_cifar, to_tensor,
+    CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, JPEG_SOURCE, ChecksumError, cifar10_examples, cifar10_source, download,
+    load_cifar, to_tensor,
 )
 
 from .fetch import DataUnavailable, ensure  # noqa: E402  (fetch imports data_root lazily)
@@ -54,4 +55,5 @@ DATASET_TABLE = [
 ]
 
 __all__ = ["DATASET_TABLE", "data_root", "ensure", "DataUnavailable", "cifar10_examples", "to_tensor", "load_cifar", "download", "ChecksumError",
-           "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "JPEG_SOURCE"]
+           "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "JPEG_SOURCE",
+           "cifar10_source"]
