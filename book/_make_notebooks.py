@@ -482,7 +482,7 @@ simulated events** from our emulator (chapter 5), not on the CIFAR10-DVS recordi
 well the pipeline works, not what the paper's model reaches on real data.
 '''),
     code('''
-rows = []
+rows, commands = [], {}
 for name in ("nmnist-quick", "cifar10dvs-sim-quick"):
     assert name in manifest(), f"{name} is not in checkpoints/manifest.json"
     m, e = load_published(name)
@@ -494,10 +494,11 @@ for name in ("nmnist-quick", "cifar10dvs-sim-quick"):
     else:  # e.g. on Colab the simulated set is made from the official CIFAR-10 archive, not the JPEG copy
         print(f"{name}: measured on '{split.source}', the manifest on '{e['test_source']}': not expected to agree exactly")
     rows.append(dict(checkpoint=name, data=e["test_data"], T=m.cfg.T, params=f"{e['params'] / 1e6:.2f}M",
-                     test_recordings=r["n"], top1=f"{100 * r['acc']:.1f}", epochs=e["epochs_done"],
-                     hardware=e["hardware"].split(" (")[0], time=f"{60 * e['wall_hours']:.0f} min",
-                     command=e["command"]))
+                     recordings=r["n"], top1=f"{100 * r['acc']:.1f}", epochs=e["epochs_done"],
+                     hardware=e["hardware"].split(", torch")[0], time=f"{60 * e['wall_hours']:.0f} min"))
+    commands[name] = e["command"]
 display(Markdown(viz.markdown_table(rows)))
+display(Markdown("The commands that trained them:\\n\\n" + "\\n".join(f"- {n}: `{c}`" for n, c in commands.items())))
 nm = rows[0]
 assert nm["checkpoint"] == "nmnist-quick" and float(nm["top1"]) >= 90
 
@@ -508,8 +509,8 @@ def wilson(p, n, z=1.96):
     return centre - half, centre + half
 
 
-lo, hi = wilson(float(nm["top1"]) / 100, nm["test_recordings"])
-print(f"N-MNIST: {nm['top1']}% on {nm['test_recordings']} recordings; 95% interval {lo:.1%} to {hi:.1%}")
+lo, hi = wilson(float(nm["top1"]) / 100, nm["recordings"])
+print(f"N-MNIST: {nm['top1']}% on {nm['recordings']} recordings; 95% interval {lo:.1%} to {hi:.1%}")
 '''),
     md('''
 ## 4. Table 4 next to ours
