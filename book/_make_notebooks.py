@@ -151,7 +151,7 @@ if entry.get("notes"):
     print("note:", entry["notes"])
 keys = ["preset", "config", "data_label", "command", "commit", "epochs_done", "epochs_planned", "wall_hours",
         "hardware", "test_acc", "test_n", "sha256"]
-display(Markdown(viz.markdown_table([dict(field=k, value=entry[k]) for k in keys])))
+display(Markdown(viz.markdown_table([dict(field=k, value=f"`{entry[k]}`" if k == "command" else entry[k]) for k in keys])))  # code: keeps its --
 '''),
     md('''
 We evaluate it again here, on every one of the 10,000 test images (from the CIFAR-10 copy on disk: here
@@ -183,10 +183,13 @@ with open(CHECKPOINTS / entry["log"]) as f:
 viz.training_curves_figure(log, title=f"cifar10-quick ({status}): {entry['data_label']}, "
                                      f"{entry['hardware'].split(' (')[0]}").show()
 best = max(float(r["test_acc"]) for r in log)
-print(f"{len(log)} epochs logged; best test accuracy {best:.2%}, last {float(log[-1]['test_acc']):.2%}")
+last = float(log[-1]["test_acc"])
+print(f"{len(log)} epochs logged; best test accuracy {best:.2%}, last {last:.2%} (float32 weights); "
+      f"the published float16 weights: {entry['test_acc']:.2%}, {10_000 * (entry['test_acc'] - last):+.0f} images")
 # The log's last epoch is the published model, measured there with its float32 weights; the published
-# file keeps them in float16, which moves the accuracy by a few images at most.
-assert abs(float(log[-1]["test_acc"]) - entry["test_acc"]) <= 0.003
+# file keeps them in float16. Rounding a weight moves some membrane potentials across a threshold, so a
+# few dozen of the 10,000 predictions change (measured: +5 images at epoch 10, +37 at epoch 22).
+assert len(log) == entry["epochs_done"] and abs(last - entry["test_acc"]) <= 0.005
 '''),
     md('''
 ## 4. Our number next to the paper's
