@@ -1,0 +1,397 @@
+"""Event-driven inference on a CPU: a trained Spikformer run as additions of weight rows.
+
+    engine = Engine(model)                 # a Spikformer in eval mode: BatchNorm folded, weights copied
+    logits = engine(images)                # (B, C, H, W) images or (T, B, C, H, W) frames -> (B, classes)
+    run = engine.run(x, record=True)       # run.logits, run.spikes[name], run.h[name], run.ops[name], ...
+
+What the paper's efficiency argument (sec. 3.3, eq. 21) says, done literally:
+- BatchNorm is folded into the weights before it: W' = W gamma / sigma, b' = (b - mu) gamma / sigma + beta.
+- The first convolution sees real-valued pixels and stays dense (multiply-accumulates, torch's conv2d).
+  With direct encoding its input is the same image at every step, so it runs once, not T times.
+- Every other convolution and linear layer is fed with spikes, or with the small spike counts the
+  residual connections make: it adds the weight row of each active input (``kernels/events.py``).
+- SSA works on bit-packed Q, K and V: AND + popcount on uint64 words, in the cheaper order for the
+  shape, and the integer result is exact; the LIF is fused into every kernel.
+- The head averages the final token counts and applies one small dense linear layer.
+
+Every kernel counts the operations it performs: ``run.ops`` (accumulates, per layer), ``run.word_ops``
+(AND + popcount on 64-bit words, per SSA) and ``run.macs`` (the two dense layers). ``sop_estimate``
+computes eq. 21's firing rate x T x FLOPs for the same layers from the torch path, to compare.
+
+Spikes equal the torch path's except where folding BatchNorm moves a membrane potential across its
+threshold by a rounding error; ``trace_disagreements`` finds such neurons and reports how close to the
+threshold they were.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .model import Spikformer
+from .probes import record_spikes
+
+_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
+
+
+def fold_bn(weight, bias, bn):
+    """Fold an eval-mode BatchNorm into the layer before it: returns (W', b') as float tensors.
+
+    BN(W x + b) = gamma (W x + b - mu) / sqrt(var + eps) + beta = W' x + b'.
+    """
+    sigma = torch.sqrt(bn.running_var + bn.eps)
+    g = bn.weight / sigma
+    w = weight * g.reshape(-1, *([1] * (weight.dim() - 1)))
+    b = (bias if bias is not None else torch.zeros_like(bn.running_mean)) - bn.running_mean
+    return w.detach(), (b * g + bn.bias).detach()
+
+
+@dataclass
+class _LIFArgs:
+    tau: object
+    inv_tau: object
+    tau_is_pow2: bool
+    v_threshold: object
+    v_reset: object
+
+    @classmethod
+    def of(cls, lif, dtype):
+        f = np.dtype(dtype).type
+        return cls(f(lif.tau), f(1.0 / lif.tau), float(np.frexp(lif.tau)[0]) == 0.5, f(lif.v_threshold), f(lif.v_reset))
+
+    def args(self):
+        return self.tau, self.inv_tau, self.tau_is_pow2, self.v_threshold, self.v_reset
+
+
+@dataclass
+class EngineRun:
+    """One forward pass: logits (B, classes) and what the engine did on the way."""
+
+    logits: torch.Tensor
+    ops: dict = field(default_factory=dict)  # layer -> accumulates (AC) performed
+    word_ops: dict = field(default_factory=dict)  # SSA layer -> AND + popcount operations on 64-bit words
+    macs: dict = field(default_factory=dict)  # dense layer -> multiply-accumulates performed
+    spikes: dict = field(default_factory=dict)  # LIF name (as in the model) -> spikes, torch layout
+    h: dict = field(default_factory=dict)  # LIF name -> membrane potential H[t], torch layout
+
+    @property
+    def total_ops(self):
+        return sum(self.ops.values())
+
+
+class Engine:
+    """Event-driven CPU inference over a trained :class:`Spikformer` (eval mode, SSA attention).
+
+    The engine copies the weights (BatchNorm folded) into NumPy arrays in the model's float dtype
+    (float32 or float64); later changes to the model do not reach it.
+    """
+
+    def __init__(self, model):
+        if not isinstance(model, Spikformer):
+            raise TypeError(f"Engine takes a spikformer_lite Spikformer, got {type(model).__name__}")
+        if model.training:
+            raise ValueError("Engine folds BatchNorm's running statistics, which is what eval mode uses: "
+                             "call model.eval() first")
+        cfg = model.cfg
+        if cfg.attention != "ssa":
+            raise ValueError(f"the engine runs spiking self-attention (attention='ssa'); this model uses "
+                             f"{cfg.attention!r}, which needs float Q or K: run it with the torch path")
+        if 2 + 2 * cfg.depth > 255:
+            raise ValueError(f"token counts reach {2 + 2 * cfg.depth}, more than the engine's uint8 holds")
+        dtype = model.head.weight.dtype
+        if dtype not in _DTYPES:
+            raise ValueError(f"the engine runs float32 or float64 models, got {dtype}")
+        self.cfg, self.torch_dtype, self.dtype = cfg, dtype, _DTYPES[dtype]
+        np_ = lambda t: np.ascontiguousarray(t.detach().cpu().numpy().astype(self.dtype))
+        stage0 = model.sps.stages[0]
+        self.conv0 = fold_bn(stage0.conv.weight, None, stage0.bn)  # dense, torch tensors
+        self.lif0 = _LIFArgs.of(stage0.lif, self.dtype)
+        self.convs = []  # (name, lif name, weight (9, C_in, C_out), bias, LIF, pool) for the spike-fed convs
+        for i, stage in list(enumerate(model.sps.stages))[1:] + [("rpe", model.sps.rpe)]:
+            prefix = f"sps.stages.{i}" if i != "rpe" else "sps.rpe"
+            w, b = fold_bn(stage.conv.weight, None, stage.bn)
+            C_out, C_in = w.shape[:2]
+            self.convs.append((prefix, np_(w.permute(2, 3, 1, 0).reshape(9, C_in, C_out)), np_(b),
+                               _LIFArgs.of(stage.lif, self.dtype), isinstance(stage.pool, torch.nn.MaxPool2d)))
+        self.pool0 = isinstance(stage0.pool, torch.nn.MaxPool2d)
+
+        def linear(prefix, layer):
+            w, b = fold_bn(layer.linear.weight, layer.linear.bias, layer.bn)
+            return prefix, np_(w.t()), np_(b), _LIFArgs.of(layer.lif, self.dtype)
+
+        self.blocks = []
+        for i, block in enumerate(model.blocks):
+            p = f"blocks.{i}"
+            a = block.attn
+            self.blocks.append(dict(
+                q=linear(f"{p}.attn.q", a.q), k=linear(f"{p}.attn.k", a.k), v=linear(f"{p}.attn.v", a.v),
+                attn=(f"{p}.attn", _LIFArgs.of(a.attn_lif, self.dtype)), proj=linear(f"{p}.attn.proj", a.proj),
+                fc1=linear(f"{p}.mlp.fc1", block.mlp.fc1), fc2=linear(f"{p}.mlp.fc2", block.mlp.fc2)))
+        self.head = (model.head.weight.detach().clone(), model.head.bias.detach().clone())
+        # (Q K^T) V costs N^2 d per head, Q (K^T V) N d^2: pick the cheaper order for this shape.
+        self.kv_first = cfg.head_dim <= cfg.num_tokens
+        self.scale = self.dtype(cfg.scale)
+
+    # ---- input -------------------------------------------------------------------------------
+    def _frames(self, x):
+        """(T', B, C, H, W) float tensor in the engine's dtype; T' = 1 for static images."""
+        cfg = self.cfg
+        if not isinstance(x, torch.Tensor):
+            x = torch.as_tensor(np.asarray(x))
+        size = f"{cfg.in_channels}, {cfg.image_size}, {cfg.image_size}"
+        if x.dim() == 4 and cfg.encoding == "direct":
+            x = x.unsqueeze(0)  # direct encoding: the same image at every step, so the first conv runs once
+        elif x.dim() == 4:
+            raise ValueError(f"this model takes event frames (T={cfg.T}, B, {size}), got {tuple(x.shape)}")
+        if x.dim() != 5 or x.shape[0] not in (1, cfg.T) or tuple(x.shape[2:]) != (cfg.in_channels, cfg.image_size,
+                                                                                   cfg.image_size):
+            raise ValueError(f"Engine input must be images (B, {size}) or frames (T={cfg.T}, B, {size}), "
+                             f"got {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise ValueError(f"Engine input must be floating point, got {x.dtype}")
+        if not torch.isfinite(x).all():
+            raise ValueError(f"Engine input has {(~torch.isfinite(x)).sum().item()} non-finite value(s) (NaN or Inf)")
+        return x.detach().cpu().to(self.torch_dtype)
+
+    # ---- forward -----------------------------------------------------------------------------
+    def __call__(self, x):
+        return self.run(x).logits
+
+    def run(self, x, record=False):
+        """One forward pass over ``x``; ``record`` keeps every LIF layer's spikes and H[t] (torch layout)."""
+        from .kernels import events as K
+
+        cfg, T = self.cfg, self.cfg.T
+        x = self._frames(x)
+        T_in, B = x.shape[:2]
+        out = EngineRun(logits=None)
+        H = W = cfg.image_size
+
+        def store(name, spikes, h, grid=None):
+            if not record:
+                return
+            s = torch.from_numpy(spikes.astype(self.dtype))
+            hh = torch.from_numpy(h)
+            if grid is not None:  # (T, B, H*W, C) -> (T, B, C, H, W)
+                s, hh = (a.reshape(T, B, grid, grid, -1).permute(0, 1, 4, 2, 3) for a in (s, hh))
+            out.spikes[name], out.h[name] = s, hh
+
+        def h_buffer(shape):
+            return np.empty(shape, self.dtype) if record else np.empty((1, 1, 1, 1), self.dtype)
+
+        # The first convolution: dense, on pixels.
+        w0, b0 = self.conv0
+        current = F.conv2d(x.flatten(0, 1), w0, b0, padding=1)  # (T' B, C, H, W)
+        C = current.shape[1]
+        out.macs["sps.stages.0.conv"] = T_in * B * H * W * C * cfg.in_channels * 9
+        current = np.ascontiguousarray(current.reshape(T_in, B, C, H * W).permute(0, 1, 3, 2).numpy())
+        spikes = np.empty((T, B, H * W, C), np.uint8)
+        h = h_buffer(spikes.shape)
+        K.lif_dense(current, T, *self.lif0.args(), spikes, h, record)
+        store("sps.stages.0.lif", spikes, h, H)
+        pool = self.pool0
+        for name, weight, bias, lif, next_pool in self.convs:
+            if pool:
+                spikes, H, W = self._pool(spikes, H, W)
+            nnz, idx = self._events(spikes)
+            C_out = weight.shape[2]
+            s_out = np.empty((T, B, H * W, C_out), np.uint8)
+            h = h_buffer(s_out.shape)
+            ops = np.zeros(B * H, np.int64)
+            K.conv3x3_lif(nnz, idx, H, W, weight, bias, *lif.args(), s_out, h, record, ops)
+            out.ops[f"{name}.conv"] = int(ops.sum())
+            store(f"{name}.lif", s_out, h, H)
+            if name == "sps.rpe":
+                tokens = spikes + s_out  # eq. 6: x + RPE, counts in {0, 1, 2}; (T, B, N, D)
+            else:
+                spikes, pool = s_out, next_pool
+        for block in self.blocks:
+            tokens = self._block(block, tokens, out, store, h_buffer, record)
+        wh, bh = self.head
+        mean = torch.from_numpy(tokens.astype(self.dtype)).mean(2).mean(0)  # GAP over N, mean over T: (B, D)
+        out.macs["head"] = B * wh.numel()
+        out.logits = F.linear(mean, wh, bh)
+        return out
+
+    def _block(self, block, x, out, store, h_buffer, record):
+        """One encoder block on token counts x (T, B, N, D) uint8 (eq. 7-8)."""
+        from .kernels import events as K
+
+        cfg = self.cfg
+        events = self._events(x)
+        q, k, v = (self._linear(block[n], x, events, out, store, h_buffer, record) for n in ("q", "k", "v"))
+        if cfg.qk_pool:  # max-pool over neighbouring tokens (DVS128 Gesture): an OR of binary spikes
+            q, k = self._pool_tokens(q), self._pool_tokens(k)
+        name, lif = block["attn"]
+        s = np.empty_like(q)
+        h = h_buffer(q.shape)
+        T, B = q.shape[:2]
+        word_ops = np.zeros(B * cfg.num_heads, np.int64)
+        acc_ops = np.zeros(B * cfg.num_heads, np.int64)
+        K.ssa_lif(q, k, v, cfg.num_heads, self.scale, self.kv_first, *lif.args(), s, h, record,
+                  word_ops, acc_ops)
+        out.ops[f"{name}.ssa"] = int(acc_ops.sum())
+        out.word_ops[f"{name}.ssa"] = int(word_ops.sum())
+        store(f"{name}.attn_lif", s, h)
+        a = self._linear(block["proj"], s, self._events(s), out, store, h_buffer, record)
+        x = x + a  # eq. 7
+        hidden = self._linear(block["fc1"], x, self._events(x), out, store, h_buffer, record)
+        return x + self._linear(block["fc2"], hidden, self._events(hidden), out, store, h_buffer, record)  # eq. 8
+
+    def _linear(self, layer, x, events, out, store, h_buffer, record):
+        from .kernels import events as K
+
+        name, weight, bias, lif = layer
+        T, B, N, _ = x.shape
+        s = np.empty((T, B, N, weight.shape[1]), np.uint8)
+        h = h_buffer(s.shape)
+        ops = np.zeros(B * N, np.int64)
+        K.linear_lif(x, *events, weight, bias, *lif.args(), s, h, record, ops)
+        out.ops[f"{name}.linear"] = int(ops.sum())
+        store(f"{name}.lif", s, h)
+        return s
+
+    @staticmethod
+    def _events(x):
+        from .kernels import events as K
+
+        T, B, P, C = x.shape
+        nnz = np.empty((T, B, P), np.int32)
+        idx = np.empty((T, B, P, C), np.uint16)
+        K.events_of(x.reshape(T * B, P, C), nnz.reshape(T * B, P), idx.reshape(T * B, P, C))
+        return nnz, idx
+
+    @staticmethod
+    def _pool(spikes, H, W):
+        from .kernels import events as K
+
+        T, B, _, C = spikes.shape
+        Ho, Wo = (H - 1) // 2 + 1, (W - 1) // 2 + 1
+        out = np.empty((T, B, Ho * Wo, C), np.uint8)
+        K.max_pool3x3s2(spikes.reshape(T * B, H * W, C), H, W, out.reshape(T * B, Ho * Wo, C))
+        return out, Ho, Wo
+
+    @staticmethod
+    def _pool_tokens(s):
+        """Max-pool of kernel 3, stride 1, padding 1 along N (SSA's qk_pool): an OR of neighbours."""
+        out = s.copy()
+        out[:, :, 1:] |= s[:, :, :-1]
+        out[:, :, :-1] |= s[:, :, 1:]
+        return out
+
+
+# ---- the torch path's view: eq. 21 and the spikes to compare ---------------------------------------
+def spike_fed_layers(model):
+    """The layers the engine runs as accumulates, in order: (name, module, kind)."""
+    layers = []
+    for i, stage in enumerate(model.sps.stages):
+        if i:
+            layers.append((f"sps.stages.{i}.conv", stage.conv, "conv"))
+    layers.append(("sps.rpe.conv", model.sps.rpe.conv, "conv"))
+    for i, block in enumerate(model.blocks):
+        p = f"blocks.{i}"
+        for n in ("q", "k", "v"):
+            layers.append((f"{p}.attn.{n}.linear", getattr(block.attn, n).linear, "linear"))
+        layers.append((f"{p}.attn.ssa", block.attn, "ssa"))
+        layers.append((f"{p}.attn.proj.linear", block.attn.proj.linear, "linear"))
+        layers.append((f"{p}.mlp.fc1.linear", block.mlp.fc1.linear, "linear"))
+        layers.append((f"{p}.mlp.fc2.linear", block.mlp.fc2.linear, "linear"))
+    return layers
+
+
+def layer_flops(module, kind, input_shape, cfg):
+    """Multiply-accumulates of one time step of one sample on the dense layer (the FLOPs of eq. 21).
+
+    Convolution: C_out C_in (3H - 2)(3W - 2) for a 3x3, stride-1, padding-1 kernel, i.e. only the kernel
+    taps that land on the image (those on the zero padding are not operations); the usual
+    H W C_out C_in 9 counts them too. Linear: N D_in D_out. SSA: the product the engine accumulates,
+    N D d for Q (K^T V) or N^2 D for (Q K^T) V.
+    """
+    if kind == "conv":
+        _, C_in, H, W = input_shape
+        return module.out_channels * C_in * (3 * H - 2) * (3 * W - 2)
+    if kind == "linear":
+        return cfg.num_tokens * module.in_features * module.out_features
+    N, D, d = cfg.num_tokens, cfg.embed_dim, cfg.head_dim
+    return N * D * d if d <= N else N * N * D
+
+
+@torch.no_grad()
+def sop_estimate(model, x):
+    """Eq. 21 on the torch path: SOPs = firing rate x T x FLOPs, per spike-fed layer, for the batch x.
+
+    The firing rate of a layer is the mean value of its input per neuron and time step (a token count
+    of 2 counts as two spikes); for SSA it is the rate of Q (Q (K^T V)) or of V ((Q K^T) V), the
+    spikes the engine's accumulates are driven by. Returns {layer: SOPs summed over the batch}.
+    """
+    cfg = model.cfg
+    kv_first = cfg.head_dim <= cfg.num_tokens
+    layers = spike_fed_layers(model)
+    seen = {}
+
+    def hook(name, kind):
+        def grab(module, inputs, output):
+            if kind != "ssa":
+                seen[name] = (inputs[0].float().mean().item(), tuple(inputs[0].shape))
+        return grab
+
+    handles = [m.register_forward_hook(hook(n, k)) for n, m, k in layers if k != "ssa"]
+    try:
+        with record_spikes(model) as rec:
+            model(x if x.dim() == 5 else model.encode(x))
+    finally:
+        for h in handles:
+            h.remove()
+    T, B = cfg.T, (x.shape[1] if x.dim() == 5 else x.shape[0])
+    result = {}
+    for name, module, kind in layers:
+        if kind == "ssa":
+            drive = rec.spikes[name.replace(".ssa", ".q.lif" if kv_first else ".v.lif")]
+            rate, shape = drive.float().mean().item(), None
+        else:
+            rate, shape = seen[name]
+        result[name] = rate * T * B * layer_flops(module, kind, shape, cfg)
+    return result
+
+
+@torch.no_grad()
+def trace_disagreements(model, x, engine=None, tol=1e-4):
+    """Compare the engine with the torch path on ``x`` and trace every prediction they disagree on.
+
+    For each disagreeing sample: the first LIF layer (in the order of the forward pass) and the first time
+    step where its spikes differ, and there every neuron that fired in one path and not the other, with
+    its membrane potential H in both paths and the threshold. A flip caused by rounding has both H within
+    ``tol`` of the threshold (``within_rounding``). Returns (agreement fraction, list of dicts, engine run).
+    """
+    engine = engine or Engine(model)
+    x_model = x if x.dim() == 5 else model.encode(x)
+    with record_spikes(model, membrane=True) as rec:
+        logits = model(x_model)
+    run = engine.run(x, record=True)
+    pred_t, pred_e = logits.argmax(1), run.logits.argmax(1)
+    traces = []
+    for b in torch.nonzero(pred_t != pred_e).flatten().tolist():
+        trace = dict(sample=b, torch_pred=int(pred_t[b]), engine_pred=int(pred_e[b]), layer=None)
+        for name in rec.spikes:  # call order of the forward pass
+            st, se = rec.spikes[name][:, b], run.spikes[name][:, b].to(rec.spikes[name].dtype)
+            diff = st != se
+            if not diff.any():
+                continue
+            t = int(torch.nonzero(diff.flatten(1).any(1)).flatten()[0])
+            where = torch.nonzero(diff[t])
+            thr = model.get_submodule(name).v_threshold
+            ht = rec.membrane[name][t, b][diff[t]]
+            he = run.h[name][t, b][diff[t]].to(ht.dtype)
+            margin = float(torch.maximum((ht - thr).abs(), (he - thr).abs()).max())
+            trace.update(layer=name, t=t, neurons=where.tolist()[:10], n_flipped=len(where), threshold=thr,
+                         h_torch=ht[:10].tolist(), h_engine=he[:10].tolist(), max_margin=margin,
+                         within_rounding=margin <= tol)
+            break
+        if trace["layer"] is None:  # the same spikes everywhere: the head's rounding decided a near-tie
+            top2 = logits[b].topk(2).values
+            gap = float(top2[0] - top2[1])
+            trace.update(logit_gap=gap, within_rounding=gap <= tol)
+        traces.append(trace)
+    agreement = float((pred_t == pred_e).float().mean())
+    return agreement, traces, run

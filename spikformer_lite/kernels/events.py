@@ -1,0 +1,328 @@
+"""Event-driven kernels: layers fed with spikes add weight rows instead of multiplying.
+
+A layer whose input is spikes computes ``y = b + sum_i x_i W[i]`` over the inputs
+``i`` that fired: no multiplication, one accumulate (AC) per output element per
+input spike (sec. 3.3 and eq. 21 of the paper). Token features after the residual
+connections are small integer counts (0, 1, 2, ...); an input of count c adds its
+row c times, so every operation here stays an addition and is counted as one.
+
+Layout: channels last, so that the weight row an event adds is contiguous.
+    spikes and counts   (T, B, P, C) uint8, P = pixels (H*W) or tokens N
+    event lists         nnz (T, B, P) int32 and idx (T, B, P, C) uint16:
+                        the first nnz[t, b, p] entries of idx[t, b, p] are the active channels
+    weights             (taps, C_in, C_out), BatchNorm already folded in
+
+Every kernel runs all T steps of a layer for one output row or token and fuses
+the LIF (eq. 1-3) into it, keeping the membrane in a small local array. Charges
+use the same arithmetic as ``kernels/lif.py``. Each kernel returns its exact
+operation count; the tests compare every kernel with a naive reference
+(``tests/reference.py``), also under ``NUMBA_DISABLE_JIT=1``.
+
+Indices are unsigned and rows are taken as 1-D slices, so Numba emits no
+negative-index checks in the inner loops (see ``kernels/lif.py``).
+"""
+
+import numpy as np
+from numba import njit, prange, types
+from numba.extending import intrinsic, overload
+
+from .lif import _charge
+
+
+def popcount(x):
+    """Number of set bits of a uint64 (LLVM's ctpop inside Numba; Python's int.bit_count without JIT)."""
+    return int(x).bit_count()
+
+
+@intrinsic
+def _ctpop(typingctx, x):
+    if not isinstance(x, types.Integer):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return x(x), codegen
+
+
+@overload(popcount)
+def _popcount_overload(x):
+    def impl(x):
+        return _ctpop(x)
+
+    return impl
+
+
+@njit(parallel=True, cache=True)
+def events_of(x, nnz, idx):
+    """Event lists of ``x`` (R, P, C) uint8: fills nnz (R, P) and idx (R, P, C) with the active channels."""
+    R, P, C = x.shape
+    for r in prange(R):
+        for p in range(P):
+            row = x[r, p]
+            out = idx[r, p]
+            k = 0
+            for c in range(C):
+                if row[c] != 0:
+                    out[k] = c
+                    k += 1
+            nnz[r, p] = k
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def lif_dense(current, T, tau, inv_tau, tau_is_pow2, v_threshold, v_reset, spikes, h_out, store_h):
+    """The LIF over a float ``current`` (T', B, P, C) with T' = T or 1 (the same input every step).
+
+    Fills ``spikes`` (T, B, P, C) uint8 (and ``h_out`` with H[t] when ``store_h``).
+    """
+    T_in, B, P, C = current.shape
+    for r in prange(B * P):
+        b = r // P
+        p = r - b * P
+        v = np.full(C, v_reset, dtype=current.dtype)
+        for t in range(T):
+            x_t = current[t if T_in > 1 else 0, b, p]
+            s_t = spikes[t, b, p]
+            for c in range(C):
+                h = _charge(v[c], x_t[c], tau, inv_tau, tau_is_pow2, v_reset)
+                fired = h >= v_threshold
+                s_t[c] = 1 if fired else 0
+                v[c] = v_reset if fired else h
+                if store_h:
+                    h_out[t, b, p, c] = h
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def conv3x3_lif(nnz, idx, H, W, weight, bias, tau, inv_tau, tau_is_pow2, v_threshold, v_reset,
+                spikes, h_out, store_h, ops):
+    """A 3x3, stride-1, padding-1 convolution of binary spikes, BatchNorm folded, then the LIF.
+
+    nnz, idx: event lists of the input, (T, B, H*W) and (T, B, H*W, C_in). weight (9, C_in, C_out) with
+    tap = 3 ky + kx; bias (C_out). Output spikes (T, B, H*W, C_out). Gathered per output pixel, so that rows
+    run in parallel: each active input channel at each of the (up to) 9 neighbouring pixels adds its weight
+    row. ``ops`` (B*H,) int64 receives the accumulates of each output row.
+    """
+    T, B, P = nnz.shape
+    C_out = weight.shape[2]
+    for r in prange(B * H):
+        b = r // H
+        y = r - b * H
+        acc = np.empty(C_out, dtype=weight.dtype)
+        v = np.full((W, C_out), v_reset, dtype=weight.dtype)
+        n_ops = 0
+        for t in range(T):
+            for x in range(W):
+                acc[:] = bias
+                for ky in range(3):
+                    iy = y + ky - 1
+                    if iy < 0 or iy >= H:
+                        continue
+                    for kx in range(3):
+                        ix = x + kx - 1
+                        if ix < 0 or ix >= W:
+                            continue
+                        p = iy * W + ix
+                        k = nnz[t, b, p]
+                        events = idx[t, b, p]
+                        w_tap = weight[3 * ky + kx]
+                        for e in range(k):
+                            row = w_tap[events[e]]
+                            for o in range(C_out):
+                                acc[o] += row[o]
+                        n_ops += k * C_out
+                v_x = v[x]
+                s_x = spikes[t, b, y * W + x]
+                for o in range(C_out):
+                    h = _charge(v_x[o], acc[o], tau, inv_tau, tau_is_pow2, v_reset)
+                    fired = h >= v_threshold
+                    s_x[o] = 1 if fired else 0
+                    v_x[o] = v_reset if fired else h
+                    if store_h:
+                        h_out[t, b, y * W + x, o] = h
+        ops[r] = n_ops
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def linear_lif(x, nnz, idx, weight, bias, tau, inv_tau, tau_is_pow2, v_threshold, v_reset,
+               spikes, h_out, store_h, ops):
+    """A linear layer on spike counts, BatchNorm folded, then the LIF: one token per iteration.
+
+    x (T, B, N, D_in) uint8 counts with their event lists nnz, idx; weight (D_in, D_out); bias (D_out).
+    An input of count c adds its weight row c times. Output spikes (T, B, N, D_out); ``ops`` (B*N,) int64.
+    """
+    T, B, N, _ = x.shape
+    D_out = weight.shape[1]
+    for r in prange(B * N):
+        b = r // N
+        n = r - b * N
+        acc = np.empty(D_out, dtype=weight.dtype)
+        v = np.full(D_out, v_reset, dtype=weight.dtype)
+        n_ops = 0
+        for t in range(T):
+            acc[:] = bias
+            counts = x[t, b, n]
+            events = idx[t, b, n]
+            for e in range(nnz[t, b, n]):
+                i = events[e]
+                row = weight[i]
+                for _ in range(counts[i]):
+                    for o in range(D_out):
+                        acc[o] += row[o]
+                n_ops += counts[i] * D_out
+            s_t = spikes[t, b, n]
+            for o in range(D_out):
+                h = _charge(v[o], acc[o], tau, inv_tau, tau_is_pow2, v_reset)
+                fired = h >= v_threshold
+                s_t[o] = 1 if fired else 0
+                v[o] = v_reset if fired else h
+                if store_h:
+                    h_out[t, b, n, o] = h
+        ops[r] = n_ops
+
+
+@njit(cache=True)
+def _pack_columns(s, c0, d, words):
+    """Bits over tokens of channels c0..c0+d of s (N, D): words (d, ceil(N/64)) uint64."""
+    N = s.shape[0]
+    words[:] = 0
+    one = np.uint64(1)
+    for n in range(N):
+        row = s[n]
+        w = n >> 6
+        bit = one << np.uint64(n & 63)
+        for i in range(d):
+            if row[c0 + i] != 0:
+                words[i, w] |= bit
+
+
+@njit(cache=True)
+def _pack_rows(s, c0, d, words):
+    """Bits over channels c0..c0+d of each token of s (N, D): words (N, ceil(d/64)) uint64."""
+    N = s.shape[0]
+    words[:] = 0
+    one = np.uint64(1)
+    for n in range(N):
+        row = s[n]
+        out = words[n]
+        for i in range(d):
+            if row[c0 + i] != 0:
+                out[i >> 6] |= one << np.uint64(i & 63)
+
+
+@njit(cache=True)
+def _and_popcount(a, b, out):
+    """out[i, j] = popcount(a[i] AND b[j]) summed over words: a (I, nw), b (J, nw) uint64."""
+    I, nw = a.shape
+    J = b.shape[0]
+    for i in range(I):
+        ai = a[i]
+        for j in range(J):
+            bj = b[j]
+            s = 0
+            for w in range(nw):
+                s += popcount(ai[w] & bj[w])
+            out[i, j] = s
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def ssa_lif(q, k, v, num_heads, scale, kv_first, tau, inv_tau, tau_is_pow2, v_threshold, v_reset,
+            spikes, h_out, store_h, word_ops, acc_ops):
+    """SN(Q K^T V * s) per head (eq. 15) on binary Q, K, V (T, B, N, D) uint8, bit-packed.
+
+    kv_first: K^T V[i, j] = popcount(K[:, i] AND V[:, j]) over token words, then each query adds the
+    rows of K^T V for its active channels: d^2 ceil(N/64) word operations and nnz(Q) d accumulates.
+    Otherwise A = Q K^T: A[n, m] = popcount(Q[n] AND K[m]) over channel words, then each active V[m, j]
+    adds column m of A to output column j: N^2 ceil(d/64) word operations and nnz(V) N accumulates.
+    Both are integer counts, exact, so they equal the float products of the torch path; s then scales
+    them (exactly, for a power of two). Output spikes (T, B, N, D); word_ops and acc_ops (B*Hd,) int64.
+    """
+    T, B, N, D = q.shape
+    d = D // num_heads
+    for r in prange(B * num_heads):
+        b = r // num_heads
+        c0 = (r - b * num_heads) * d
+        mem = np.full((N, d), v_reset, dtype=h_out.dtype)  # h_out has the float dtype, also as a placeholder
+        n_word, n_acc = 0, 0
+        if kv_first:
+            nw = (N + 63) // 64
+            kb = np.empty((d, nw), dtype=np.uint64)
+            vb = np.empty((d, nw), dtype=np.uint64)
+            ktv = np.empty((d, d), dtype=np.int32)
+        else:
+            nw = (d + 63) // 64
+            qb = np.empty((N, nw), dtype=np.uint64)
+            kb = np.empty((N, nw), dtype=np.uint64)
+            at = np.empty((N, N), dtype=np.int32)  # A^T: row m is column m of A
+            out_t = np.empty((d, N), dtype=np.int32)
+        acc = np.empty(d, dtype=np.int32)
+        acc_f = np.empty(d, dtype=h_out.dtype)  # the exact counts in the float dtype, so that s keeps it
+        for t in range(T):
+            if kv_first:
+                _pack_columns(k[t, b], c0, d, kb)
+                _pack_columns(v[t, b], c0, d, vb)
+                _and_popcount(kb, vb, ktv)
+                n_word += d * d * nw
+            else:
+                _pack_rows(q[t, b], c0, d, qb)
+                _pack_rows(k[t, b], c0, d, kb)
+                _and_popcount(kb, qb, at)
+                n_word += N * N * nw
+                out_t[:] = 0
+                for m in range(N):
+                    v_m = v[t, b, m]
+                    a_m = at[m]
+                    for j in range(d):
+                        if v_m[c0 + j] != 0:
+                            o = out_t[j]
+                            for n in range(N):
+                                o[n] += a_m[n]
+                            n_acc += N
+            for n in range(N):
+                if kv_first:
+                    acc[:] = 0
+                    q_n = q[t, b, n]
+                    for i in range(d):
+                        if q_n[c0 + i] != 0:
+                            row = ktv[i]
+                            for j in range(d):
+                                acc[j] += row[j]
+                            n_acc += d
+                else:
+                    for j in range(d):
+                        acc[j] = out_t[j, n]
+                s_n = spikes[t, b, n]
+                m_n = mem[n]
+                acc_f[:] = acc
+                for j in range(d):
+                    h = _charge(m_n[j], acc_f[j] * scale, tau, inv_tau, tau_is_pow2, v_reset)
+                    fired = h >= v_threshold
+                    s_n[c0 + j] = 1 if fired else 0
+                    m_n[j] = v_reset if fired else h
+                    if store_h:
+                        h_out[t, b, n, c0 + j] = h
+        word_ops[r] = n_word
+        acc_ops[r] = n_acc
+
+
+@njit(parallel=True, cache=True)
+def max_pool3x3s2(s, H, W, out):
+    """Max-pool 3x3, stride 2, padding 1 of binary spikes (R, H*W, C) -> (R, H'*W', C): an OR per window."""
+    R, _, C = s.shape
+    Ho, Wo = (H - 1) // 2 + 1, (W - 1) // 2 + 1
+    for r in prange(R * Ho):
+        rr = r // Ho
+        y = r - rr * Ho
+        for x in range(Wo):
+            o = out[rr, y * Wo + x]
+            o[:] = 0
+            for ky in range(3):
+                iy = 2 * y + ky - 1
+                if iy < 0 or iy >= H:
+                    continue
+                for kx in range(3):
+                    ix = 2 * x + kx - 1
+                    if ix < 0 or ix >= W:
+                        continue
+                    row = s[rr, iy * W + ix]
+                    for c in range(C):
+                        o[c] |= row[c]
