@@ -69,6 +69,7 @@ class EngineRun:
     """One forward pass: logits (B, classes) and what the engine did on the way."""
 
     logits: torch.Tensor
+    recorded: bool = False  # whether spikes and h below were kept
     ops: dict = field(default_factory=dict)  # layer -> accumulates (AC) performed
     word_ops: dict = field(default_factory=dict)  # SSA layer -> AND + popcount operations on 64-bit words
     macs: dict = field(default_factory=dict)  # dense layer -> multiply-accumulates performed
@@ -165,112 +166,68 @@ class Engine:
         cfg, T = self.cfg, self.cfg.T
         x = self._frames(x)
         T_in, B = x.shape[:2]
-        out = EngineRun(logits=None)
+        run = EngineRun(logits=None, recorded=record)
         H = W = cfg.image_size
-
-        def store(name, spikes, h, grid=None):
-            if not record:
-                return
-            s = torch.from_numpy(spikes.astype(self.dtype))
-            hh = torch.from_numpy(h)
-            if grid is not None:  # (T, B, H*W, C) -> (T, B, C, H, W)
-                s, hh = (a.reshape(T, B, grid, grid, -1).permute(0, 1, 4, 2, 3) for a in (s, hh))
-            out.spikes[name], out.h[name] = s, hh
-
-        def h_buffer(shape):
-            return np.empty(shape, self.dtype) if record else np.empty((1, 1, 1, 1), self.dtype)
 
         # The first convolution: dense, on pixels.
         w0, b0 = self.conv0
         current = F.conv2d(x.flatten(0, 1), w0, b0, padding=1)  # (T' B, C, H, W)
         C = current.shape[1]
-        out.macs["sps.stages.0.conv"] = T_in * B * H * W * C * cfg.in_channels * 9
-        current = np.ascontiguousarray(current.reshape(T_in, B, C, H * W).permute(0, 1, 3, 2).numpy())
-        spikes = np.empty((T, B, H * W, C), np.uint8)
-        h = h_buffer(spikes.shape)
-        K.lif_dense(current, T, *self.lif0.args(), spikes, h, record)
-        store("sps.stages.0.lif", spikes, h, H)
+        run.macs["sps.stages.0.conv"] = T_in * B * H * W * C * cfg.in_channels * 9
+        current = current.reshape(T_in, B, C, H * W).permute(0, 1, 3, 2).numpy()  # (T', B, H*W, C)
+        spikes, h = K.lif_dense(current, T, self.lif0.args(), record)
+        self._store(run, "sps.stages.0.lif", spikes, h, H)
         pool = self.pool0
         for name, weight, bias, lif, next_pool in self.convs:
             if pool:
-                spikes, H, W = self._pool(spikes, H, W)
-            nnz, idx = self._events(spikes)
-            C_out = weight.shape[2]
-            s_out = np.empty((T, B, H * W, C_out), np.uint8)
-            h = h_buffer(s_out.shape)
-            ops = np.zeros(B * H, np.int64)
-            K.conv3x3_lif(nnz, idx, H, W, weight, bias, *lif.args(), s_out, h, record, ops)
-            out.ops[f"{name}.conv"] = int(ops.sum())
-            store(f"{name}.lif", s_out, h, H)
+                spikes, H, W = K.max_pool3x3s2(spikes, H, W)
+            s_out, h, run.ops[f"{name}.conv"] = K.conv3x3_lif(spikes, H, W, weight, bias, lif.args(), record)
+            self._store(run, f"{name}.lif", s_out, h, H)
             if name == "sps.rpe":
                 tokens = spikes + s_out  # eq. 6: x + RPE, counts in {0, 1, 2}; (T, B, N, D)
             else:
                 spikes, pool = s_out, next_pool
         for block in self.blocks:
-            tokens = self._block(block, tokens, out, store, h_buffer, record)
+            tokens = self._block(block, tokens, run, record)
         wh, bh = self.head
         mean = torch.from_numpy(tokens.astype(self.dtype)).mean(2).mean(0)  # GAP over N, mean over T: (B, D)
-        out.macs["head"] = B * wh.numel()
-        out.logits = F.linear(mean, wh, bh)
-        return out
+        run.macs["head"] = B * wh.numel()
+        run.logits = F.linear(mean, wh, bh)
+        return run
 
-    def _block(self, block, x, out, store, h_buffer, record):
+    def _store(self, run, name, spikes, h, grid=None):
+        if not run.recorded:
+            return
+        s, hh = torch.from_numpy(spikes.astype(self.dtype)), torch.from_numpy(h)
+        if grid is not None:  # (T, B, H*W, C) -> (T, B, C, H, W), as the model's conv layers hold them
+            T, B = spikes.shape[:2]
+            s, hh = (a.reshape(T, B, grid, grid, -1).permute(0, 1, 4, 2, 3) for a in (s, hh))
+        run.spikes[name], run.h[name] = s, hh
+
+    def _block(self, block, x, run, record):
         """One encoder block on token counts x (T, B, N, D) uint8 (eq. 7-8)."""
         from .kernels import events as K
 
         cfg = self.cfg
-        events = self._events(x)
-        q, k, v = (self._linear(block[n], x, events, out, store, h_buffer, record) for n in ("q", "k", "v"))
+        shared = K.events(x)  # Q, K and V read the same input
+        q, k, v = (self._linear(block[n], x, run, record, shared) for n in ("q", "k", "v"))
         if cfg.qk_pool:  # max-pool over neighbouring tokens (DVS128 Gesture): an OR of binary spikes
             q, k = self._pool_tokens(q), self._pool_tokens(k)
         name, lif = block["attn"]
-        s = np.empty_like(q)
-        h = h_buffer(q.shape)
-        T, B = q.shape[:2]
-        word_ops = np.zeros(B * cfg.num_heads, np.int64)
-        acc_ops = np.zeros(B * cfg.num_heads, np.int64)
-        K.ssa_lif(q, k, v, cfg.num_heads, self.scale, self.kv_first, *lif.args(), s, h, record,
-                  word_ops, acc_ops)
-        out.ops[f"{name}.ssa"] = int(acc_ops.sum())
-        out.word_ops[f"{name}.ssa"] = int(word_ops.sum())
-        store(f"{name}.attn_lif", s, h)
-        a = self._linear(block["proj"], s, self._events(s), out, store, h_buffer, record)
-        x = x + a  # eq. 7
-        hidden = self._linear(block["fc1"], x, self._events(x), out, store, h_buffer, record)
-        return x + self._linear(block["fc2"], hidden, self._events(hidden), out, store, h_buffer, record)  # eq. 8
+        s, h, acc_ops, word_ops = K.ssa_lif(q, k, v, cfg.num_heads, self.scale, self.kv_first, lif.args(), record)
+        run.ops[f"{name}.ssa"], run.word_ops[f"{name}.ssa"] = acc_ops, word_ops
+        self._store(run, f"{name}.attn_lif", s, h)
+        x = x + self._linear(block["proj"], s, run, record)  # eq. 7
+        hidden = self._linear(block["fc1"], x, run, record)
+        return x + self._linear(block["fc2"], hidden, run, record)  # eq. 8
 
-    def _linear(self, layer, x, events, out, store, h_buffer, record):
+    def _linear(self, layer, x, run, record, events_of_x=None):
         from .kernels import events as K
 
         name, weight, bias, lif = layer
-        T, B, N, _ = x.shape
-        s = np.empty((T, B, N, weight.shape[1]), np.uint8)
-        h = h_buffer(s.shape)
-        ops = np.zeros(B * N, np.int64)
-        K.linear_lif(x, *events, weight, bias, *lif.args(), s, h, record, ops)
-        out.ops[f"{name}.linear"] = int(ops.sum())
-        store(f"{name}.lif", s, h)
+        s, h, run.ops[f"{name}.linear"] = K.linear_lif(x, weight, bias, lif.args(), record, events_of_x)
+        self._store(run, f"{name}.lif", s, h)
         return s
-
-    @staticmethod
-    def _events(x):
-        from .kernels import events as K
-
-        T, B, P, C = x.shape
-        nnz = np.empty((T, B, P), np.int32)
-        idx = np.empty((T, B, P, C), np.uint16)
-        K.events_of(x.reshape(T * B, P, C), nnz.reshape(T * B, P), idx.reshape(T * B, P, C))
-        return nnz, idx
-
-    @staticmethod
-    def _pool(spikes, H, W):
-        from .kernels import events as K
-
-        T, B, _, C = spikes.shape
-        Ho, Wo = (H - 1) // 2 + 1, (W - 1) // 2 + 1
-        out = np.empty((T, B, Ho * Wo, C), np.uint8)
-        K.max_pool3x3s2(spikes.reshape(T * B, H * W, C), H, W, out.reshape(T * B, Ho * Wo, C))
-        return out, Ho, Wo
 
     @staticmethod
     def _pool_tokens(s):
@@ -333,7 +290,7 @@ def sop_estimate(model, x):
     def hook(name, kind):
         def grab(module, inputs, output):
             if kind != "ssa":
-                seen[name] = (inputs[0].float().mean().item(), tuple(inputs[0].shape))
+                seen[name] = (inputs[0].double().mean().item(), tuple(inputs[0].shape))
         return grab
 
     handles = [m.register_forward_hook(hook(n, k)) for n, m, k in layers if k != "ssa"]
@@ -348,7 +305,7 @@ def sop_estimate(model, x):
     for name, module, kind in layers:
         if kind == "ssa":
             drive = rec.spikes[name.replace(".ssa", ".q.lif" if kv_first else ".v.lif")]
-            rate, shape = drive.float().mean().item(), None
+            rate, shape = drive.double().mean().item(), None
         else:
             rate, shape = seen[name]
         result[name] = rate * T * B * layer_flops(module, kind, shape, cfg)

@@ -13,7 +13,6 @@ it evaluates the float16 weights on the full test split and records that accurac
 
 import argparse
 import json
-import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -64,17 +63,22 @@ def export(run_dir, name, folder=CHECKPOINTS, notes="", evaluate_on_test=True):
     published = dict(model=weights, config=ckpt["config"], preset=ckpt["preset"], epoch=ckpt["epoch"], step=0,
                      meta={k: v for k, v in meta.items() if k != "log"})
     path = save_checkpoint(folder / f"{name}.pt", published)
-    shutil.copyfile(run_dir / "log.csv", folder / f"{name}.log.csv")
+    stages = training_stages(ckpt)
+    write_stage_log(stages, folder / f"{name}.log.csv")
     model = model_from_checkpoint(load_checkpoint(path))
+    last = stages[-1]
     entry = dict(file=path.name, log=f"{name}.log.csv", preset=ckpt["preset"], data=meta["data"],
                  data_label=meta["data_source"], test_data=meta["test_source"],
-                 command="python -m spikformer_lite.train " + " ".join(meta["argv"]),
-                 commit=meta["commit"], recipe=meta["recipe_name"], epochs_done=ckpt["epoch"],
-                 epochs_planned=meta["recipe"]["epochs"] + meta["recipe"]["cooldown_epochs"],
-                 wall_hours=round(meta["wall_s"] / 3600, 3), hardware=meta["hardware"], notes=notes,
+                 command=" && ".join(s["command"] for s in stages),
+                 commit=meta["commit"], recipe=meta["recipe_name"], epochs_done=sum(s["epochs"] for s in stages),
+                 epochs_planned=sum(s["epochs"] for s in stages[:-1]) + last["epochs_planned"],
+                 wall_hours=round(sum(s["wall_s"] for s in stages) / 3600, 3), hardware=meta["hardware"], notes=notes,
                  params=sum(p.numel() for p in model.parameters()),
                  config={k: v for k, v in ckpt["config"].items() if k != "backend"},
                  exported=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    if len(stages) > 1:  # trained in stages (--init-from): each one's command, commit, epochs and hours
+        entry["stages"] = [dict(command=s["command"], commit=s["commit"], epochs=s["epochs"],
+                                wall_hours=round(s["wall_s"] / 3600, 3), hardware=s["hardware"]) for s in stages]
     if evaluate_on_test:
         test = load_split(meta["data"], "test", model.cfg.T)
         result = evaluate(model.set_backend("numba"), test, cfg=model.cfg, progress=False)
@@ -86,6 +90,43 @@ def export(run_dir, name, folder=CHECKPOINTS, notes="", evaluate_on_test=True):
     tmp.write_text(json.dumps(entries, indent=1) + "\n")
     tmp.replace(folder / "manifest.json")
     return entry
+
+
+def training_stages(ckpt):
+    """The stages a checkpoint was trained in, first to last: one per --init-from, plus its own run.
+
+    Each is dict(command, commit, hardware, epochs, epochs_planned, wall_s, log).
+    """
+    meta = ckpt["meta"]
+    own = dict(command="python -m spikformer_lite.train " + " ".join(meta["argv"]), commit=meta["commit"],
+               hardware=meta["hardware"], epochs=ckpt["epoch"], wall_s=meta["wall_s"], log=meta.get("log", []),
+               epochs_planned=meta["recipe"]["epochs"] + meta["recipe"]["cooldown_epochs"])
+    stages, parent = [own], meta.get("init_from")
+    while parent:
+        stages.insert(0, dict(command=parent["command"], commit=parent["commit"], hardware=parent["hardware"],
+                              epochs=parent["epochs"], wall_s=parent["wall_s"], log=parent["log"],
+                              epochs_planned=parent["epochs"]))
+        parent = parent.get("init_from")
+    return stages
+
+
+def write_stage_log(stages, path):
+    """One CSV over all stages: epochs and wall time counted from the first stage's start, and a stage column."""
+    import csv
+
+    rows, epoch0, wall0 = [], 0, 0.0
+    for i, stage in enumerate(stages, 1):
+        if len(stage["log"]) != stage["epochs"]:
+            raise CheckpointError(f"stage {i} ({stage['command']}) logged {len(stage['log'])} epochs, not "
+                                  f"{stage['epochs']}")
+        for r in stage["log"]:
+            rows.append({**r, "epoch": epoch0 + r["epoch"], "wall_s": wall0 + r["wall_s"],
+                         **({"stage": i} if len(stages) > 1 else {})})
+        epoch0, wall0 = epoch0 + stage["epochs"], wall0 + stage["wall_s"]
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
 
 
 def main(argv=None):

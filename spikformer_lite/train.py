@@ -39,6 +39,7 @@ import torch.nn.functional as F
 
 from .checkpoint import (
     CheckpointError, check_same_model, config_to_dict, load_checkpoint, rng_state, save_checkpoint, set_rng_state,
+    sha256sum,
 )
 from .config import get_config, list_models
 from .model import Spikformer
@@ -500,6 +501,9 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
+    p.add_argument("--init-from", metavar="CHECKPOINT",
+                   help="start from the weights of a finished run's epoch.pt (or a published file): a further "
+                        "training stage with its own schedule and a fresh optimizer; the manifest records both")
     p.add_argument("--checkpoint-minutes", type=float, default=10.0,
                    help="also checkpoint inside an epoch this often (0: only at epoch ends)")
     p.add_argument("--stop-after-epochs", type=int,
@@ -597,6 +601,8 @@ def run(argv=None):
     meta = dict(preset=args.preset, data=data, recipe_name=args.recipe, recipe=asdict(recipe), argv=list(argv or sys.argv[1:]),
                 commit=git_commit(), hardware=hardware(), world_size=world, data_source=train_split.source,
                 test_source=test_split.source, bf16=bool(args.bf16), seed=args.seed)
+    if args.init_from:
+        meta["init_from"] = _init_from(model, args.init_from, cfg, args.preset, device, start=not args.resume)
     rows, epoch, epoch_state, wall_s = [], 0, EpochState(), 0.0
     if args.resume:
         ckpt = load_checkpoint(ckpt_path, map_location=device)
@@ -604,6 +610,9 @@ def run(argv=None):
         if ckpt["meta"]["recipe"] != asdict(recipe):
             raise SystemExit(f"error: {ckpt_path} was written with recipe {ckpt['meta']['recipe']}, not {asdict(recipe)}; "
                              "resume with the same flags")
+        if ckpt["meta"].get("init_from", {}).get("sha256") != meta.get("init_from", {}).get("sha256"):
+            raise SystemExit(f"error: {ckpt_path} started from {ckpt['meta'].get('init_from', {}).get('path')}, "
+                             f"not from {args.init_from}; resume with the same --init-from")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         if scaler is not None and ckpt.get("scaler"):
@@ -673,6 +682,23 @@ def run(argv=None):
     if world > 1:
         torch.distributed.destroy_process_group()
     return rows
+
+
+def _init_from(model, path, cfg, preset, device, start):
+    """Check the checkpoint a further stage starts from; load its weights when ``start``. Returns its record."""
+    path = Path(path)
+    if not path.is_file():
+        raise SystemExit(f"error: --init-from {path}: no such file")
+    parent = load_checkpoint(path, map_location=device)
+    check_same_model(parent, cfg, preset, path)
+    if parent.get("step"):
+        raise SystemExit(f"error: --init-from {path} is a mid-epoch checkpoint; use the epoch.pt of a finished epoch")
+    pm = parent["meta"]
+    if start:
+        model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in parent["model"].items()})
+    return dict(path=str(path), sha256=sha256sum(path), epochs=parent["epoch"], wall_s=pm.get("wall_s", 0.0),
+                command="python -m spikformer_lite.train " + " ".join(pm["argv"]), commit=pm["commit"],
+                hardware=pm["hardware"], recipe=pm["recipe"], log=pm.get("log", []), init_from=pm.get("init_from"))
 
 
 def write_logs(out, rows):

@@ -251,6 +251,38 @@ def test_export_and_load_published_checkpoint(tmp_path):
 
 
 @needs_cifar
+def test_a_second_stage_starts_from_the_first_and_the_manifest_records_both(tmp_path):
+    """--init-from: the weights of a finished run, a fresh schedule; the export chains the two stages."""
+    import csv
+
+    from spikformer_lite.published import export
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    cli(*TINY, "--out", str(first), "--epochs", "1")
+    stage2 = [*TINY, "--out", str(second), "--epochs", "2", "--lr", "5e-4", "--init-from", str(first / "epoch.pt")]
+    model = sl.create_model("cifar10-4-384", depth=1, embed_dim=32, num_heads=2, T=1)
+    record = train._init_from(model, first / "epoch.pt", model.cfg, "cifar10-4-384", torch.device("cpu"), start=True)
+    assert all(torch.equal(v, weights(first / "epoch.pt")[k]) for k, v in model.state_dict().items())
+    assert record["epochs"] == 1 and len(record["log"]) == 1
+    cli(*stage2)
+    ckpt = load_checkpoint(second / "epoch.pt")
+    assert ckpt["meta"]["init_from"]["sha256"] == sha256sum(first / "epoch.pt") and ckpt["epoch"] == 2
+    entry = export(second, "staged", folder=tmp_path / "pub", evaluate_on_test=False)
+    assert entry["epochs_done"] == 3 and entry["epochs_planned"] == 3
+    assert [s["epochs"] for s in entry["stages"]] == [1, 2] and " && " in entry["command"]
+    assert entry["command"].split(" && ")[1].endswith(f"--init-from {first / 'epoch.pt'}")
+    rows = list(csv.DictReader(open(tmp_path / "pub" / "staged.log.csv")))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2] and [r["stage"] for r in rows] == ["1", "2", "2"]
+    assert float(rows[1]["wall_s"]) > float(rows[0]["wall_s"])
+    with pytest.raises(AssertionError, match="started from"):  # resuming with another starting point
+        cli(*[a if a != str(first / "epoch.pt") else str(second / "epoch.pt") for a in stage2], "--resume",
+            "--epochs", "2")
+    other = [*BASE, "--set", "depth=1", "embed_dim=64", "num_heads=2"]
+    proc = cli(*other, "--out", str(tmp_path / "third"), "--init-from", str(first / "epoch.pt"), check=False)
+    assert proc.returncode != 0 and "embed_dim: checkpoint 32, requested 64" in proc.stderr
+
+
+@needs_cifar
 def test_paper_recipe_runs_the_official_cifar_augmentation(tmp_path):
     out = cli("--preset", "cifar10-4-384", "--recipe", "paper", "--set", "depth=1", "embed_dim=32", "num_heads=2",
               "--T", "1", "--train-subset", "256", "--test-subset", "64", "--epochs", "1", "--warmup-epochs", "0",

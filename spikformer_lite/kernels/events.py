@@ -54,7 +54,7 @@ def _popcount_overload(x):
 
 
 @njit(parallel=True, cache=True)
-def events_of(x, nnz, idx):
+def _events_of(x, nnz, idx):
     """Event lists of ``x`` (R, P, C) uint8: fills nnz (R, P) and idx (R, P, C) with the active channels."""
     R, P, C = x.shape
     for r in prange(R):
@@ -70,7 +70,7 @@ def events_of(x, nnz, idx):
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def lif_dense(current, T, tau, inv_tau, tau_is_pow2, v_threshold, v_reset, spikes, h_out, store_h):
+def _lif_dense(current, T, tau, inv_tau, tau_is_pow2, v_threshold, v_reset, spikes, h_out, store_h):
     """The LIF over a float ``current`` (T', B, P, C) with T' = T or 1 (the same input every step).
 
     Fills ``spikes`` (T, B, P, C) uint8 (and ``h_out`` with H[t] when ``store_h``).
@@ -93,7 +93,7 @@ def lif_dense(current, T, tau, inv_tau, tau_is_pow2, v_threshold, v_reset, spike
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def conv3x3_lif(nnz, idx, H, W, weight, bias, tau, inv_tau, tau_is_pow2, v_threshold, v_reset,
+def _conv3x3_lif(nnz, idx, H, W, weight, bias, tau, inv_tau, tau_is_pow2, v_threshold, v_reset,
                 spikes, h_out, store_h, ops):
     """A 3x3, stride-1, padding-1 convolution of binary spikes, BatchNorm folded, then the LIF.
 
@@ -143,7 +143,7 @@ def conv3x3_lif(nnz, idx, H, W, weight, bias, tau, inv_tau, tau_is_pow2, v_thres
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def linear_lif(x, nnz, idx, weight, bias, tau, inv_tau, tau_is_pow2, v_threshold, v_reset,
+def _linear_lif(x, nnz, idx, weight, bias, tau, inv_tau, tau_is_pow2, v_threshold, v_reset,
                spikes, h_out, store_h, ops):
     """A linear layer on spike counts, BatchNorm folded, then the LIF: one token per iteration.
 
@@ -225,7 +225,7 @@ def _and_popcount(a, b, out):
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def ssa_lif(q, k, v, num_heads, scale, kv_first, tau, inv_tau, tau_is_pow2, v_threshold, v_reset,
+def _ssa_lif(q, k, v, num_heads, scale, kv_first, tau, inv_tau, tau_is_pow2, v_threshold, v_reset,
             spikes, h_out, store_h, word_ops, acc_ops):
     """SN(Q K^T V * s) per head (eq. 15) on binary Q, K, V (T, B, N, D) uint8, bit-packed.
 
@@ -305,7 +305,7 @@ def ssa_lif(q, k, v, num_heads, scale, kv_first, tau, inv_tau, tau_is_pow2, v_th
 
 
 @njit(parallel=True, cache=True)
-def max_pool3x3s2(s, H, W, out):
+def _max_pool3x3s2(s, H, W, out):
     """Max-pool 3x3, stride 2, padding 1 of binary spikes (R, H*W, C) -> (R, H'*W', C): an OR per window."""
     R, _, C = s.shape
     Ho, Wo = (H - 1) // 2 + 1, (W - 1) // 2 + 1
@@ -326,3 +326,108 @@ def max_pool3x3s2(s, H, W, out):
                     row = s[rr, iy * W + ix]
                     for c in range(C):
                         o[c] |= row[c]
+
+
+# ---- wrappers: check, allocate, call -----------------------------------------------------------------
+def _check_counts(x, what, binary):
+    if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.ndim != 4:
+        raise ValueError(f"{what} must be a uint8 array (T, B, P, C) of spikes, got "
+                         f"{getattr(x, 'dtype', type(x).__name__)} of shape {getattr(x, 'shape', None)}")
+    if binary and x.size and x.max() > 1:
+        raise ValueError(f"{what} must be binary spikes (0 or 1), but holds values up to {x.max()}: this kernel "
+                         "treats every nonzero input as one spike, so counts would give a wrong answer")
+
+
+def events(x, binary=False):
+    """Event lists of spikes or counts ``x`` (T, B, P, C) uint8: (nnz (T, B, P) int32, idx (T, B, P, C) uint16)."""
+    _check_counts(x, "events input", binary)
+    T, B, P, C = x.shape
+    if C > 65535:
+        raise ValueError(f"{C} channels do not fit the uint16 event indices")
+    nnz = np.empty((T, B, P), np.int32)
+    idx = np.empty((T, B, P, C), np.uint16)
+    _events_of(np.ascontiguousarray(x).reshape(T * B, P, C), nnz.reshape(T * B, P), idx.reshape(T * B, P, C))
+    return nnz, idx
+
+
+def _placeholder(shape, dtype, record):
+    return np.empty(shape, dtype) if record else np.empty((1, 1, 1, 1), dtype)
+
+
+def lif_dense(current, T, lif, record=False):
+    """LIF over a float current (T or 1, B, P, C): spikes (T, B, P, C) uint8 and H (or None)."""
+    _, B, P, C = current.shape
+    spikes = np.empty((T, B, P, C), np.uint8)
+    h = _placeholder(spikes.shape, current.dtype, record)
+    _lif_dense(np.ascontiguousarray(current), T, *lif, spikes, h, record)
+    return spikes, (h if record else None)
+
+
+def conv3x3_lif(x, H, W, weight, bias, lif, record=False):
+    """SN(conv3x3(x) + b) of binary spikes x (T, B, H*W, C_in); weight (9, C_in, C_out).
+
+    Returns spikes (T, B, H*W, C_out), H (or None) and the accumulates performed.
+    """
+    _check_counts(x, "conv3x3_lif input", binary=True)
+    T, B, P, C_in = x.shape
+    if P != H * W or weight.shape[:2] != (9, C_in) or bias.shape != weight.shape[2:]:
+        raise ValueError(f"conv3x3_lif: input (T, B, {P}, {C_in}) on a {H}x{W} grid does not fit weight "
+                         f"{weight.shape} (expected (9, {C_in}, C_out)) and bias {bias.shape}")
+    nnz, idx = events(x)
+    spikes = np.empty((T, B, P, weight.shape[2]), np.uint8)
+    h = _placeholder(spikes.shape, weight.dtype, record)
+    ops = np.zeros(B * H, np.int64)
+    _conv3x3_lif(nnz, idx, H, W, weight, bias, *lif, spikes, h, record, ops)
+    return spikes, (h if record else None), int(ops.sum())
+
+
+def linear_lif(x, weight, bias, lif, record=False, events_of_x=None):
+    """SN(x W + b) of spike counts x (T, B, N, D_in); weight (D_in, D_out). Returns spikes, H (or None), ops.
+
+    ``events_of_x`` reuses event lists already made for x (Q, K and V share theirs).
+    """
+    _check_counts(x, "linear_lif input", binary=False)
+    T, B, N, D_in = x.shape
+    if weight.shape[0] != D_in or bias.shape != weight.shape[1:]:
+        raise ValueError(f"linear_lif: input with {D_in} features does not fit weight {weight.shape} "
+                         f"(expected ({D_in}, D_out)) and bias {bias.shape}")
+    x = np.ascontiguousarray(x)
+    nnz, idx = events_of_x if events_of_x is not None else events(x)
+    spikes = np.empty((T, B, N, weight.shape[1]), np.uint8)
+    h = _placeholder(spikes.shape, weight.dtype, record)
+    ops = np.zeros(B * N, np.int64)
+    _linear_lif(x, nnz, idx, weight, bias, *lif, spikes, h, record, ops)
+    return spikes, (h if record else None), int(ops.sum())
+
+
+def ssa_lif(q, k, v, num_heads, scale, kv_first, lif, record=False):
+    """SN_V(Q K^T V * s) per head on binary Q, K, V (T, B, N, D) uint8, bit-packed (eq. 15).
+
+    ``scale`` is a NumPy float scalar: its dtype is the dtype of H. Returns spikes (T, B, N, D),
+    H (or None), accumulates and 64-bit word operations (AND + popcount).
+    """
+    for name, a in (("Q", q), ("K", k), ("V", v)):
+        _check_counts(a, f"ssa_lif {name}", binary=True)
+    if not q.shape == k.shape == v.shape or q.shape[3] % num_heads:
+        raise ValueError(f"ssa_lif: Q, K, V must share a shape (T, B, N, D) with D divisible by {num_heads} "
+                         f"heads, got {q.shape}, {k.shape}, {v.shape}")
+    q, k, v = (np.ascontiguousarray(a) for a in (q, k, v))
+    T, B, N, D = q.shape
+    spikes = np.empty_like(q)
+    h = _placeholder(q.shape, np.asarray(scale).dtype, record)
+    word_ops = np.zeros(B * num_heads, np.int64)
+    acc_ops = np.zeros(B * num_heads, np.int64)
+    _ssa_lif(q, k, v, num_heads, scale, bool(kv_first), *lif, spikes, h, record, word_ops, acc_ops)
+    return spikes, (h if record else None), int(acc_ops.sum()), int(word_ops.sum())
+
+
+def max_pool3x3s2(s, H, W):
+    """Max-pool 3x3, stride 2, padding 1 of binary spikes (T, B, H*W, C): returns (pooled, H', W')."""
+    _check_counts(s, "max_pool3x3s2 input", binary=True)
+    T, B, P, C = s.shape
+    if P != H * W:
+        raise ValueError(f"max_pool3x3s2: {P} pixels are not a {H}x{W} grid")
+    Ho, Wo = (H - 1) // 2 + 1, (W - 1) // 2 + 1
+    out = np.empty((T, B, Ho * Wo, C), np.uint8)
+    _max_pool3x3s2(np.ascontiguousarray(s).reshape(T * B, P, C), H, W, out.reshape(T * B, Ho * Wo, C))
+    return out, Ho, Wo
