@@ -278,7 +278,7 @@ class Spikformer(nn.Module):
         return (logits, maps) if return_attn else logits
 
     def set_backend(self, backend):
-        """Switch every LIF layer to ``backend`` ("torch" or "numba"); the weights stay."""
+        """Switch every LIF layer to ``backend`` ("torch", "numba" or "fused"); the weights stay."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         for module in self.modules():

@@ -12,10 +12,15 @@ replaced by the sigmoid surrogate of eq. 20 (alpha = 4).
 The state is explicit: every call starts from V[-1] = V_reset and runs all T
 steps, so there is no hidden state to reset between samples.
 
-Two backends compute the same thing:
+Three backends compute the same thing:
 - ``"torch"``: the readable reference below, runs on any device;
 - ``"numba"``: fused multi-step forward and backward kernels on CPU tensors
-  (``spikformer_lite/kernels/lif.py``), bit-identical spikes.
+  (``spikformer_lite/kernels/lif.py``), bit-identical spikes;
+- ``"fused"``: the reference compiled with ``torch.compile``, meant for CUDA: the T steps
+  become one generated kernel forward and one backward instead of a few small kernels per
+  step. It always computes in float32 (so bf16 autocast keeps a float32 membrane) and
+  returns spikes in the input's dtype. It runs on CPU too (a C++ compiler is needed), but
+  there ``"numba"`` is the fast path; the first call of each shape compiles (seconds).
 
 Reference: SpikingJelly ``neuron.LIFNode(tau=2., detach_reset=True)``, which
 the tests check against.
@@ -31,7 +36,7 @@ from torch import nn
 from ._checks import check_time_major
 from .surrogate import spike_fn
 
-BACKENDS = ("torch", "numba")
+BACKENDS = ("torch", "numba", "fused")
 _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
 
@@ -119,6 +124,21 @@ def lif_numba(x, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha
     return _NumbaLIF.apply(x.contiguous(), scalars, bool(detach_reset), bool(store_h))
 
 
+@functools.lru_cache(maxsize=1)
+def _compiled_lif():
+    return torch.compile(_lif_float32)
+
+
+def _lif_float32(x, tau, v_threshold, v_reset, detach_reset, alpha):
+    s, h = lif_torch(x.float(), tau, v_threshold, v_reset, detach_reset, alpha)
+    return s.to(x.dtype), h
+
+
+def lif_fused(x, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha=4.0):
+    """The reference LIF through ``torch.compile``: ``(spikes, h)``, h in float32."""
+    return _compiled_lif()(x, float(tau), float(v_threshold), float(v_reset), bool(detach_reset), float(alpha))
+
+
 def lif(x, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha=4.0, backend="torch", return_h=False):
     """Multi-step LIF (eq. 1-3) over ``x`` of shape ``(T, ...)``.
 
@@ -135,6 +155,8 @@ def lif(x, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha=4.0, 
             x = x.float()  # under autocast the kernels run in float32; the next linear layer casts back
         out = lif_numba(x, tau, v_threshold, v_reset, detach_reset, alpha, store_h=return_h)
         s, h = out if return_h else (out, None)
+    elif backend == "fused":
+        s, h = lif_fused(x, tau, v_threshold, v_reset, detach_reset, alpha)
     else:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     return (s, h) if return_h else s

@@ -494,7 +494,8 @@ def build_parser():
     p.add_argument("--data-root", help="data folder (default: $SPIKFORMER_DATA or ~/.cache/spikformer_lite)")
     p.add_argument("--out", required=True, help="output folder: last.pt, log.csv, log.json")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--backend", choices=("torch", "numba"), help="LIF backend (default: numba on CPU)")
+    p.add_argument("--backend", choices=("torch", "numba", "fused"),
+                   help="LIF backend (default: numba on CPU, torch on CUDA; fused: torch.compile, for CUDA)")
     p.add_argument("--bf16", action="store_true", help="bfloat16 autocast on CPU (where the CPU has bf16)")
     p.add_argument("--no-amp", action="store_true", help="no float16 autocast on CUDA")
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across processes (CUDA only)")

@@ -306,7 +306,11 @@ def test_disagreement_tracer_finds_the_first_layer_that_differs():
         assert not t["within_rounding"] and t["max_margin"] > 1e-4
 
 
-@pytest.mark.skipif(not os.environ.get("SPIKFORMER_DATA"), reason="needs the offline CIFAR-10 (SPIKFORMER_DATA)")
+ROOT = os.environ.get("SPIKFORMER_DATA")
+
+
+@pytest.mark.skipif(not ROOT or not os.path.isfile(os.path.join(ROOT, "cifar10", "cifar10_jpeg.npz")),
+                    reason="SPIKFORMER_DATA does not hold cifar10/cifar10_jpeg.npz")
 def test_published_checkpoint_same_predictions_on_test_images():
     """The published CIFAR-10 model on 200 test images: the engine predicts what the torch path predicts,
     and any disagreement is a membrane potential within rounding of its threshold."""

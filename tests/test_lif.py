@@ -183,6 +183,44 @@ def test_bad_arguments_are_rejected():
         sl.LIF(backend="numba")(torch.ones(4, 3, device="meta"))
 
 
+def _has_compiler():
+    import shutil
+
+    return shutil.which("g++") is not None or shutil.which("c++") is not None
+
+
+@pytest.mark.skipif(not _has_compiler(), reason="torch.compile on CPU needs a C++ compiler")
+def test_fused_backend_equals_the_reference_forward_and_backward():
+    """backend="fused" compiles the reference: the same spikes and H, and gradients to float rounding."""
+    x = make_input((4, 6, 37))
+    g = torch.randn(4, 6, 37)
+    (s_ref, h_ref) = sl.lif(x, backend="torch", return_h=True)
+    (s_ref * g).sum().backward()
+    grad_ref, x.grad = x.grad.clone(), None
+    s, h = sl.lif(x, backend="fused", return_h=True)
+    (s * g).sum().backward()
+    assert torch.equal(s, s_ref) and s.dtype == x.dtype
+    torch.testing.assert_close(h, h_ref, rtol=1e-6, atol=1e-6)
+    assert_grad_close(x.grad, grad_ref, rtol=1e-5)
+    xb = x.detach().bfloat16()  # bf16 input: a float32 membrane inside, bf16 spikes out
+    s_b = sl.LIF(backend="fused")(xb)
+    assert s_b.dtype == torch.bfloat16 and torch.equal(s_b.float(), sl.LIF()(xb.float()))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_fused_backend_equals_the_reference():
+    x = make_input((4, 64, 1000)).detach().cuda().requires_grad_()
+    g = torch.randn_like(x)
+    s_ref = sl.LIF()(x)
+    (s_ref * g).sum().backward()
+    grad_ref, x.grad = x.grad.clone(), None
+    s = sl.LIF(backend="fused")(x)
+    (s * g).sum().backward()
+    assert torch.equal(s, s_ref)
+    assert_grad_close(x.grad, grad_ref, rtol=1e-5)
+    assert torch.equal(s.cpu(), sl.LIF(backend="numba")(x.detach().cpu()))
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_torch_backend_matches_cpu():
     x = make_input((4, 8, 16)).detach()

@@ -290,6 +290,20 @@ def test_cuda_amp_forward_backward():
     assert all(p.grad is not None for p in model.parameters())
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_fused_backend_model_equals_torch_backend():
+    model = small("cifar10-4-256").cuda().eval()
+    x = sample_input(model).cuda()
+    with torch.no_grad():
+        ref = model(x)
+        fused = model.set_backend("fused")(x)
+    torch.testing.assert_close(fused, ref, rtol=1e-5, atol=1e-5)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        logits = model.train()(x)
+    logits.float().sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
 def test_preset_table_counts_match_built_models():
     rows = {r["model"]: r for r in sl.preset_table()}
     assert list(rows) == PRESET_NAMES
