@@ -4,7 +4,8 @@
 #             FORCE=1 re-executes everything (CI does)
 # make test-fresh  every notebook with an empty data root, the downloads served from a local mirror
 # make check-book  open every built page in headless Chromium and check it (book/_check_pages.py)
-# make bench  print the LIF benchmark (numba vs torch vs SpikingJelly vs the memory floor) and the training-step benchmark
+# make bench  print the LIF benchmark (numba vs torch vs SpikingJelly vs the memory floor), the training-step
+#             benchmark and the inference benchmark (event-driven engine vs dense torch vs SpikingJelly)
 # Each target first creates .venv and installs the pinned environment (requirements-lock.txt).
 
 PYTHON ?= python3
@@ -52,6 +53,7 @@ check-book: venv
 bench: venv
 	$(PY) benchmarks/bench_lif.py
 	$(PY) benchmarks/bench_train.py
+	$(PY) benchmarks/bench_engine.py
 
 clean:
 	rm -rf _build

@@ -22,29 +22,8 @@ import torch
 logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
 
 import spikformer_lite as sl  # noqa: E402
+from spikformer_lite.benchmark import cpu_flags, gemm_gflops, timed as _timed  # noqa: E402
 from spikformer_lite.train import hardware  # noqa: E402
-
-
-def cpu_flags():
-    try:
-        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split(":")[1].split()
-    except (OSError, StopIteration):
-        return "unknown"
-    shown = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile")
-    return " ".join(f for f in shown if f in flags) or "none of " + ", ".join(shown)
-
-
-def gemm_gflops(n=1024, repeats=10, dtype=torch.float32):
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
-    a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
-    return 2 * n**3 / best / 1e9
-
-
-def _timed(fn):
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def ours(backend="numba", bf16=False):
