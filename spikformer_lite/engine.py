@@ -75,6 +75,7 @@ class EngineRun:
     macs: dict = field(default_factory=dict)  # dense layer -> multiply-accumulates performed
     spikes: dict = field(default_factory=dict)  # LIF name (as in the model) -> spikes, torch layout
     h: dict = field(default_factory=dict)  # LIF name -> membrane potential H[t], torch layout
+    inputs: dict = field(default_factory=dict)  # layer in ops -> the spikes or counts it was fed, (T, B, P, C) uint8
 
     @property
     def total_ops(self):
@@ -182,6 +183,8 @@ class Engine:
             if pool:
                 spikes, H, W = K.max_pool3x3s2(spikes, H, W)
             s_out, h, run.ops[f"{name}.conv"] = K.conv3x3_lif(spikes, H, W, weight, bias, lif.args(), record)
+            if record:
+                run.inputs[f"{name}.conv"] = spikes
             self._store(run, f"{name}.lif", s_out, h, H)
             if name == "sps.rpe":
                 tokens = spikes + s_out  # eq. 6: x + RPE, counts in {0, 1, 2}; (T, B, N, D)
@@ -216,6 +219,8 @@ class Engine:
         name, lif = block["attn"]
         s, h, acc_ops, word_ops = K.ssa_lif(q, k, v, cfg.num_heads, self.scale, self.kv_first, lif.args(), record)
         run.ops[f"{name}.ssa"], run.word_ops[f"{name}.ssa"] = acc_ops, word_ops
+        if record:  # the spikes that drive the accumulates: Q for Q (K^T V), V for (Q K^T) V
+            run.inputs[f"{name}.ssa"] = q if self.kv_first else v
         self._store(run, f"{name}.attn_lif", s, h)
         x = x + self._linear(block["proj"], s, run, record)  # eq. 7
         hidden = self._linear(block["fc1"], x, run, record)
@@ -226,6 +231,8 @@ class Engine:
 
         name, weight, bias, lif = layer
         s, h, run.ops[f"{name}.linear"] = K.linear_lif(x, weight, bias, lif.args(), record, events_of_x)
+        if record:
+            run.inputs[f"{name}.linear"] = x
         self._store(run, f"{name}.lif", s, h)
         return s
 
