@@ -323,3 +323,14 @@ def test_published_checkpoint_same_predictions_on_test_images():
     agreement, traces, _ = trace_disagreements(model.set_backend("numba"), x[0])
     assert all(t["within_rounding"] for t in traces), traces
     assert agreement >= 0.99
+
+
+def test_crossover_interpolates_where_the_event_kernel_stops_winning():
+    from spikformer_lite.benchmark import crossover
+
+    rates = [0.01, 0.1, 0.5]
+    c = crossover(rates, [1.0, 2.0, 8.0], [4.0, 4.0, 4.0])
+    assert 0.1 < c < 0.5 and abs(np.log(2.0 / 4.0) + (np.log(8.0 / 4.0) - np.log(2.0 / 4.0)) *
+                                  (np.log(c) - np.log(0.1)) / (np.log(0.5) - np.log(0.1))) < 1e-12
+    assert crossover(rates, [1, 1, 1], [2, 2, 2]) is None  # events faster everywhere
+    assert crossover(rates, [3, 3, 3], [2, 2, 2]) is None  # slower everywhere

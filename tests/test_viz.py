@@ -194,3 +194,46 @@ def test_architecture_figure_shows_measured_shapes():
     assert "× L = 2 blocks" in texts
     with pytest.raises(ValueError, match="trace lacks"):
         viz.architecture_figure(model.cfg, trace[:3])
+
+
+def _engine_run():
+    from spikformer_lite.engine import Engine
+
+    torch.manual_seed(0)
+    model = sl.create_model("cifar10-4-384", depth=1, embed_dim=32, num_heads=2, T=2)
+    x = torch.rand(4, 3, 32, 32) * 3
+    sl.calibrate_batchnorm(model, model.encode(x))
+    return Engine(model).run(x[:1], record=True)
+
+
+def test_layer_activity_shows_what_the_engine_was_fed():
+    run = _engine_run()
+    z, kind, active, total = viz.layer_activity(run.inputs, "sps.stages.2.conv", t=1)
+    x = run.inputs["sps.stages.2.conv"][1, 0]  # (32*32, 8) spikes
+    assert kind == "grid" and z.shape == (32, 32) and z.sum() == active == np.count_nonzero(x)
+    assert np.array_equal(z.flatten(), (x != 0).sum(1))
+    z, kind, active, total = viz.layer_activity(run.inputs, "blocks.0.mlp.fc1.linear", t=0)
+    assert kind == "raster" and z.shape == (64, 32) and total == 64 * 32
+    fig = viz.layer_activity_figure(run.inputs, run.ops, "blocks.0.mlp.fc1.linear")
+    bar = fig.data[1]
+    assert list(bar.y) == list(run.ops.values()) and "accumulates" in fig.layout.title.text
+    assert bar.marker.color[list(run.ops).index("blocks.0.mlp.fc1.linear")] == viz.SPIKE_COLOR
+    slider = viz.layer_activity_slider_figure(run.inputs, run.ops)
+    assert [f.name for f in slider.frames] == list(run.ops)
+    assert f"{run.ops['sps.rpe.conv']:,} accumulates" in slider.frames[3].layout.title.text
+    assert [viz.short_layer_name(n) for n in list(run.ops)[:6]] == ["sps1", "sps2", "sps3", "rpe", "b0 q", "b0 k"]
+    assert viz.short_layer_name("blocks.0.attn.ssa") == "b0 ssa"
+
+
+def test_and_popcount_figure_counts_the_common_spikes():
+    q, k = np.array([1, 0, 1, 1, 0]), np.array([1, 1, 0, 1, 0])
+    fig = viz.and_popcount_figure(q, k)
+    assert np.array_equal(np.asarray(fig.data[0].z)[2], [1, 0, 0, 1, 0]) and "= 2 =" in fig.layout.title.text
+
+
+def test_rate_sweep_figure_marks_the_crossover():
+    sweep = {"layer": dict(rates=[0.01, 0.1, 0.5], events_s=[1e-3, 2e-3, 8e-3], dense_s=[4e-3, 4e-3, 4e-3],
+                           crossover=0.2)}
+    fig = viz.rate_sweep_figure(sweep, measured={"model": 0.05})
+    assert list(fig.data[0].y) == [1.0, 2.0, 8.0] and fig.data[1].name.startswith("dense")
+    assert any("crossover 0.200" in (a.text or "") for a in fig.layout.annotations)

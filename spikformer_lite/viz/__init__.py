@@ -23,3 +23,7 @@ from .events import (  # noqa: F401
 from .training import (  # noqa: F401
     lr_schedule_figure, training_curves_figure,
 )
+from .engine import (  # noqa: F401
+    short_layer_name, layer_activity, layer_activity_figure, layer_activity_slider_figure, and_popcount_figure,
+    rate_sweep_figure,
+)

@@ -1,0 +1,130 @@
+"""The event-driven engine: active inputs and accumulates per layer, AND + popcount, time against firing rate."""
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from ._base import INPUT_COLOR, MEMBRANE_COLOR, SPIKE_COLOR, _np, _slider
+
+
+def short_layer_name(name):
+    """'blocks.0.mlp.fc1.linear' -> 'b0 fc1', 'sps.stages.2.conv' -> 'sps2', 'sps.rpe.conv' -> 'rpe'."""
+    parts = name.split(".")
+    if name.startswith("sps.stages."):
+        return f"sps{parts[2]}"
+    if name.startswith("sps.rpe"):
+        return "rpe"
+    return f"b{parts[1]} {parts[-2] if parts[-1] in ('linear', 'ssa') and parts[-2] != 'attn' else parts[-1]}"
+
+
+def layer_activity(inputs, layer, t=0, sample=0):
+    """What one spike-fed layer sees at step t: (z, kind, active, total).
+
+    A convolution's input is shown as its pixel grid, each pixel's value the number of active input
+    channels there (its events); a linear layer's or SSA's as a tokens x channels raster of spike counts.
+    """
+    x = _np(inputs[layer])[t, sample]  # (P, C) counts
+    active, total = int(np.count_nonzero(x)), x.size
+    if layer.endswith(".conv"):
+        side = int(round(np.sqrt(x.shape[0])))
+        return (x != 0).sum(1).reshape(side, side), "grid", active, total
+    return x, "raster", active, total
+
+
+def _activity_trace(z, kind, showscale=True):
+    label = "active channels" if kind == "grid" else "count"
+    return go.Heatmap(z=z.astype(np.int16), colorscale="Viridis" if kind == "grid" else "Greys",
+                      zmin=0, showscale=showscale, colorbar=dict(title=label, len=0.8, x=0.47),
+                      hovertemplate=("x %{x}, y %{y}: %{z} active channels" if kind == "grid"
+                                     else "token %{y}, channel %{x}: %{z}") + "<extra></extra>")
+
+
+def _ops_bar(ops, selected):
+    names = list(ops)
+    return go.Bar(x=[short_layer_name(n) for n in names], y=[ops[n] for n in names],
+                  marker_color=[SPIKE_COLOR if n == selected else INPUT_COLOR for n in names],
+                  hovertemplate="%{x}: %{y:,} accumulates<extra></extra>", showlegend=False)
+
+
+def _activity_title(layer, t, active, total, ops):
+    return (f"{layer} at t={t}: {active:,} of {total:,} inputs active ({active / total:.1%}); "
+            f"{ops:,} accumulates over all steps")
+
+
+def layer_activity_figure(inputs, ops, layer, t=0, sample=0, height=420):
+    """Left: the active inputs of ``layer`` at step t; right: the accumulates of every layer, this one in red.
+
+    ``inputs`` and ``ops`` are an engine run's (``Engine.run(x, record=True)`` on one image).
+    """
+    z, kind, active, total = layer_activity(inputs, layer, t, sample)
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.12,
+                        subplot_titles=("pixels of the input grid" if kind == "grid" else "tokens x channels",
+                                        "accumulates per layer (one image, all steps)"))
+    fig.add_trace(_activity_trace(z, kind), 1, 1)
+    fig.add_trace(_ops_bar(ops, layer), 1, 2)
+    fig.update_yaxes(autorange="reversed", row=1, col=1)
+    fig.update_yaxes(type="log", title="accumulates", row=1, col=2)
+    fig.update_layout(title=_activity_title(layer, t, active, int(total), ops[layer]), height=height,
+                      margin=dict(t=80, l=40, r=20, b=60), title_font_size=13)
+    return fig
+
+
+def layer_activity_slider_figure(inputs, ops, t=0, sample=0, height=440):
+    """The same as ``layer_activity_figure`` for every layer, a slider over the layers (no kernel needed)."""
+    layers = list(ops)
+    fig = layer_activity_figure(inputs, ops, layers[0], t, sample, height)
+    frames = []
+    for layer in layers:
+        z, kind, active, total = layer_activity(inputs, layer, t, sample)
+        frames.append(go.Frame(name=layer, data=[_activity_trace(z, kind), _ops_bar(ops, layer)], traces=[0, 1],
+                               layout=dict(title_text=_activity_title(layer, t, active, int(total), ops[layer]))))
+    fig.frames = frames
+    fig.update_layout(sliders=[_slider(layers, "layer: ", [short_layer_name(n) for n in layers])])
+    return fig
+
+
+def and_popcount_figure(q_row, k_row, title="", height=260):
+    """Three rows of bits: a query's spikes, a key's spikes, and their AND; the popcount is Q·K."""
+    q, k = _np(q_row).astype(np.uint8), _np(k_row).astype(np.uint8)
+    both = q & k
+    fig = go.Figure(go.Heatmap(z=np.stack([q, k, both]), colorscale=[[0, "white"], [1, MEMBRANE_COLOR]],
+                               zmin=0, zmax=1, showscale=False, xgap=1, ygap=2,
+                               hovertemplate="channel %{x}: %{z}<extra></extra>"))
+    fig.update_yaxes(tickvals=[0, 1, 2], ticktext=["Q[n]", "K[m]", "Q AND K"], autorange="reversed")
+    fig.update_xaxes(title="channel of the head")
+    fig.update_layout(title=title or f"popcount(Q[n] AND K[m]) = {int(both.sum())} = (Q Kᵀ)[n, m]", height=height,
+                      margin=dict(t=60, l=80, r=20, b=50))
+    return fig
+
+
+def rate_sweep_figure(sweep, measured=None, height=380):
+    """Time of one layer against its input firing rate, event kernel against dense, one panel per layer.
+
+    ``sweep`` is ``benchmark.rate_sweep``'s result; ``measured`` an optional {label: firing rate} drawn as
+    dotted lines (the trained model's rates).
+    """
+    titles = list(sweep)
+    fig = make_subplots(rows=1, cols=len(titles), subplot_titles=titles, horizontal_spacing=0.07)
+    for i, title in enumerate(titles, 1):
+        r = sweep[title]
+        first = i == 1
+        fig.add_trace(go.Scatter(x=r["rates"], y=1e3 * np.asarray(r["events_s"]), name="event-driven (adds rows)",
+                                 mode="lines+markers", line_color=SPIKE_COLOR, showlegend=first,
+                                 legendgroup="events"), 1, i)
+        fig.add_trace(go.Scatter(x=r["rates"], y=1e3 * np.asarray(r["dense_s"]), name="dense (torch GEMM + LIF)",
+                                 mode="lines+markers", line=dict(color=MEMBRANE_COLOR, dash="dash"),
+                                 showlegend=first, legendgroup="dense"), 1, i)
+        if r["crossover"] is not None:
+            fig.add_vline(x=r["crossover"], line=dict(color="black", width=1), row=1, col=i,
+                          annotation_text=f"crossover {r['crossover']:.3f}", annotation_font_size=10)
+        for label, rate in (measured or {}).items():
+            fig.add_vline(x=rate, line=dict(color="gray", dash="dot"), row=1, col=i,
+                          annotation_text=label, annotation_position="bottom right", annotation_font_size=10)
+        fig.update_xaxes(type="log", title="input firing rate", row=1, col=i)
+    fig.update_yaxes(title="ms per call", type="log", row=1, col=1)
+    fig.update_yaxes(type="log")
+    fig.update_layout(height=height, legend=dict(orientation="h", y=-0.25), margin=dict(t=60, b=90),
+                      title_font_size=13)
+    for a in fig.layout.annotations[:len(titles)]:
+        a.font.size = 11
+    return fig
