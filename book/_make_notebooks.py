@@ -661,7 +661,343 @@ assert tokens_after_pools(34, 4) == four.num_tokens == 9 and tokens_after_pools(
 ''', tags=["hide-cell", "solution"]),
 ]
 
-NOTEBOOKS = {"06_training_cifar.ipynb": CH6, "07_neuromorphic.ipynb": CH7}
+CH8 = [
+    md('''
+# Two paths: spikes on a CPU, spikes on a GPU
+
+The paper's efficiency argument (sec. 3.3 and eq. 21) is that a layer fed with spikes needs no
+multiplications: a binary input that fired adds its weights, one that did not costs nothing, and a binary
+$QK^T$ is an AND and a count. GPUs do not run it that way; they multiply dense matrices, zeros included.
+This chapter runs the trained model both ways:
+
+- **on a CPU, event by event**: `spikformer_lite.engine` folds BatchNorm into the weights and runs every
+  spike-fed layer as additions of weight rows, SSA on bit-packed $Q$, $K$, $V$ (AND + popcount), the LIF fused
+  into each kernel, and counts every operation it performs;
+- **on a GPU, densely**: the torch path, with `backend="fused"` compiling the LIF's $T$ steps into one
+  kernel.
+
+**In this chapter you will**
+- see that adding the rows of the inputs that fired is the matrix product;
+- run the engine on the published CIFAR-10 model and check that it predicts what the torch path predicts;
+- count its operations and compare them with eq. 21's firing rate $\\times T \\times$ FLOPs;
+- compute one attention entry as popcount(Q AND K) on the model's real spikes;
+- look at each layer's active inputs and the accumulates they cost;
+- time the engine against dense torch on this machine, and find the firing rate below which adding rows wins.
+
+**Modes.** `SPIKFORMER_MODE=quick` (the default) checks 1,000 test images and times a few shapes (about a
+minute on a 2-core CPU). `full` checks all 10,000 test images and runs the full benchmark tables of
+`benchmarks/bench_engine.py` (a few minutes more).
+'''),
+    code(SETUP + '''from spikformer_lite import benchmark
+from spikformer_lite.engine import Engine, compare_predictions, fold_bn, sop_estimate
+
+print("CPU flags:", benchmark.cpu_flags())
+'''),
+    md('''
+## 1. Adding instead of multiplying
+
+A linear layer computes $y = s W$. When $s$ is binary, each output is the sum of the rows $W[i]$ of the
+inputs $i$ that fired: no multiplication at all, and an input that stays silent costs nothing.
+'''),
+    code('''
+rng = np.random.default_rng(0)
+W = rng.normal(size=(6, 4)).astype(np.float32)     # 6 inputs, 4 outputs
+s = np.array([1, 0, 0, 1, 1, 0], np.float32)       # which inputs spiked
+added = W[s == 1].sum(0)                           # 3 rows of 4: 12 additions
+multiplied = s @ W                                 # dense: 6 x 4 = 24 multiply-accumulates
+print("rows added:", added, "\\nmatrix product:", multiplied)
+assert np.allclose(added, multiplied) and int(s.sum()) * W.shape[1] == 12
+'''),
+    md('''
+In Spikformer the inputs of a layer are not always 0 or 1: the residual connections (eq. 7-8) add spike
+maps, so a token's features are small counts (0, 1, 2, ...). An input of count $c$ adds its row $c$ times;
+every operation stays an addition, and the engine counts each one.
+
+## 2. The engine on the trained model
+
+`Engine(model)` copies the weights of a model in eval mode, with each BatchNorm folded into the layer before
+it: $W' = W \\gamma / \\sigma$, $b' = (b - \\mu)\\gamma/\\sigma + \\beta$. **Check:** on one layer of the
+published model, the folded layer computes what the layer and its BatchNorm compute.
+'''),
+    code('''
+model, entry = load_published("cifar10-quick")
+cfg = model.cfg
+model.set_backend("numba")
+engine = Engine(model)
+layer = model.blocks[0].mlp.fc1
+w, b = fold_bn(layer.linear.weight, layer.linear.bias, layer.bn)
+x_test = torch.randn(5, cfg.embed_dim)
+with torch.no_grad():
+    gap = (torch.nn.functional.linear(x_test, w, b) - layer.bn(layer.linear(x_test))).abs().max().item()
+print(f"published cifar10-quick: {entry['epochs_done']} epochs, {entry['test_acc']:.2%} on {entry['test_data']}")
+print(f"folded vs BatchNorm(linear): largest difference {gap:.1e}")
+assert gap < 1e-5
+print("attention order:", "Q (K^T V)" if engine.kv_first else "(Q K^T) V", f"(N={cfg.num_tokens}, d={cfg.head_dim})")
+'''),
+    md('''
+The first convolution sees real-valued pixels and stays dense; with direct encoding it sees the same image
+at every step, so the engine computes it once. Everything after it is events. Folding BatchNorm changes how
+floats are rounded, so a membrane potential within a rounding error of its threshold can fire in one path
+and not in the other. **Check:** on the test images below the two paths predict the same class for at
+least 99.9% of them, and every disagreement (if any) is traced to the first neuron that flipped, whose
+potential must be within $10^{-4}$ of its threshold.
+'''),
+    code('''
+test = train.load_split("cifar10", "test")
+n = 1000 if MODE == "quick" else 10_000
+ids = torch.arange(0, 10_000, 10_000 // n)
+x, y = train.make_batch(test, ids, False, train.RECIPES[("cifar", "quick")], 0, None, cfg)
+images = x[0]                                    # (n, 3, 32, 32): direct encoding repeats them T times
+result = compare_predictions(model, images, engine, progress=True)
+engine_acc = (result["engine_pred"] == y).float().mean().item()
+torch_acc = (result["torch_pred"] == y).float().mean().item()
+print(f"{result['n']:,} test images ({test.source}): the same prediction for {result['agreed']:,} "
+      f"({result['agreement']:.2%}); largest logit difference {result['max_logit_diff']:.1e}")
+print(f"accuracy: engine {engine_acc:.2%}, torch path {torch_acc:.2%}; machine: {train.hardware()}")
+for t in result["traces"]:
+    print(t)
+assert result["agreement"] >= 0.999 and all(t["within_rounding"] for t in result["traces"])
+'''),
+    md('''
+## 3. Counting the operations
+
+Every kernel counts what it does: `run.ops` the accumulates (additions) of each spike-fed layer,
+`run.word_ops` the AND + popcount operations on 64-bit words in SSA, `run.macs` the multiply-accumulates of
+the two dense layers (the first convolution and the head). Eq. 21 estimates a layer's synaptic operations
+as firing rate $\\times T \\times$ FLOPs, from the torch path. **Check:** for linear layers and SSA the
+estimate is exactly what the engine counted; for convolutions it is within 10%: the estimate assumes spikes
+spread evenly over the image, but a spike on the border reaches fewer outputs (the FLOPs here count only
+kernel taps that land on the image, `engine.layer_flops`).
+'''),
+    code('''
+sample = images[:64]
+run = engine.run(sample)
+estimate = sop_estimate(model, sample)
+rows = []
+for name, ops in run.ops.items():
+    rows.append(dict(layer=name, engine_accumulates=f"{ops / 64:,.0f}", eq21_estimate=f"{estimate[name] / 64:,.0f}",
+                     ratio=f"{ops / estimate[name]:.4f}"))
+display(Markdown(viz.markdown_table(rows)))
+for name, ops in run.ops.items():
+    assert (abs(ops / estimate[name] - 1) < 0.10) if name.endswith(".conv") else ops == round(estimate[name])
+dense = benchmark.dense_macs(model)
+print(f"per image: {run.total_ops / 64 / 1e6:.1f} M accumulates, {sum(run.word_ops.values()) / 64 / 1e3:.0f} k word "
+      f"operations and {sum(run.macs.values()) / 64 / 1e6:.2f} M dense MACs, where the dense torch path does "
+      f"{dense / 1e6:.0f} M MACs in the same layers ({run.total_ops / 64 / dense:.1%} as many operations)")
+assert run.total_ops / 64 < dense
+'''),
+    md('''
+## 4. Attention as AND + popcount
+
+With binary $Q$ and $K$, one entry of $QK^T$ is the number of channels in which both query $n$ and key $m$
+fired: pack each row's bits into 64-bit words, AND them, count the ones. Here on the real spikes of the
+first block, head 0, of the first test image.
+'''),
+    code('''
+with torch.no_grad(), sl.record_spikes(model) as rec:
+    model(model.encode(images[:1]))
+d = cfg.head_dim
+t = int(rec.spikes["blocks.0.attn.q.lif"][:, 0, :, :d].sum((1, 2)).argmax())   # the step where head 0's Q fires most
+q = rec.spikes["blocks.0.attn.q.lif"][t, 0, :, :d].numpy().astype(np.uint8)   # (N, d) bits of head 0
+k = rec.spikes["blocks.0.attn.k.lif"][t, 0, :, :d].numpy().astype(np.uint8)
+
+def pack(bits):
+    """(N, d) bits -> (N, ceil(d / 64)) uint64 words, bit i of a row in word i // 64."""
+    padded = np.zeros((bits.shape[0], -(-bits.shape[1] // 64) * 64), np.uint8)
+    padded[:, :bits.shape[1]] = bits
+    return np.packbits(padded, axis=1, bitorder="little").view("<u8")
+
+qw, kw = pack(q), pack(k)
+counts = np.array([[sum(int(a & b).bit_count() for a, b in zip(qw[n], kw[m])) for m in range(len(kw))]
+                   for n in range(len(qw))])
+float_qk = q.astype(np.float32) @ k.T.astype(np.float32)
+n_, m_ = np.unravel_index(counts.argmax(), counts.shape)
+print(f"t={t}: Q[{n_}] = {qw[n_][0]:#018x}, K[{m_}] = {kw[m_][0]:#018x}, AND = {qw[n_][0] & kw[m_][0]:#018x}")
+viz.and_popcount_figure(q[n_], k[m_], title=f"block 0, head 0, t={t}: popcount(Q[{n_}] AND K[{m_}]) = "
+                                             f"{counts[n_, m_]} = (QKᵀ)[{n_}, {m_}]").show()
+assert np.array_equal(counts, float_qk) and counts.max() > 0
+'''),
+    md('''
+The engine's SSA kernel does this for every head and step, in the cheaper order for the shape. For this
+model $d = 32 \\le N = 64$, so it computes $K^TV$ first: entry $(i, j)$ is popcount(column $i$ of $K$ AND
+column $j$ of $V$), packed over the 64 tokens, and each query then adds the rows of $K^TV$ for its active
+channels. The counts are exact integers, so the result equals the float product of the torch path bit for
+bit (`tests/test_engine.py` checks both orders against it).
+
+## 5. What each layer is fed, and what it costs
+
+Pick a layer and a time step: on the left the inputs that layer sees for one test image (for a
+convolution, how many input channels are active at each pixel; for a token layer, the tokens x channels
+spike counts), on the right the accumulates of every layer for that image. A layer's cost follows its
+active inputs times its fan-out. **Check:** for the first MLP layer, the accumulates are exactly its input
+counts times its output width, $4D$.
+'''),
+    code('''
+one = engine.run(images[:1], record=True)
+fc1 = "blocks.0.mlp.fc1.linear"
+assert one.ops[fc1] == int(one.inputs[fc1].astype(np.int64).sum()) * cfg.mlp_ratio * cfg.embed_dim
+live(lambda layer, t: viz.layer_activity_figure(one.inputs, one.ops, layer, t),
+     layer=widgets.Dropdown(options=[(viz.short_layer_name(n), n) for n in one.ops], value=fc1, description="layer"),
+     t=widgets.IntSlider(value=0, min=0, max=cfg.T - 1, description="t"))
+'''),
+    md('''
+The same without a kernel, at $t = 0$: a slider over the layers.
+'''),
+    code('''
+viz.layer_activity_slider_figure(one.inputs, one.ops, t=0).show()
+'''),
+    md('''
+## 6. Speed, measured on this machine
+
+Fewer operations do not make a program faster by themselves: the dense path runs a tuned matrix product
+that streams through memory, the engine jumps to the rows of the inputs that fired. So we measure, on this
+machine, in one run, the contenders taking turns (`spikformer_lite.benchmark`): the engine, our torch path
+in eval mode (with the numba and the torch LIF), and SpikingJelly 2.0's Spikformer built at the same size
+(random weights, for its speed only; its SPS pools before the LIF in stages 3-4). A busy machine moves these
+numbers; `benchmarks/bench_engine.py` is the full benchmark, and the README keeps its table.
+'''),
+    code('''
+rounds = 2 if MODE == "quick" else 5
+speed = benchmark.whole_model(model, images[:128], rounds=rounds, batches=(1, 16 if MODE == "quick" else 64))
+batches = list(speed)
+display(Markdown(viz.markdown_table([
+    {"method": name, **{f"batch {B} img/s": f"{speed[B][name]:.1f}" for B in batches},
+     **{f"batch {B} vs dense": f"{speed[B][name] / speed[B][benchmark.DENSE]:.2f}x" for B in batches}}
+    for name in speed[batches[0]]])))
+print(f"measured on: {train.hardware()}; CPU flags: {benchmark.cpu_flags()}")
+assert all(v > 0 for row in speed.values() for v in row.values())
+'''),
+    md('''
+Where does adding rows stop paying? For one layer at a time, the time of the event kernel and of the dense
+layer (torch's GEMM or convolution, then the numba LIF) on random spikes of a given firing rate. The dotted
+lines are the trained model's measured input rates for those layers (section 5's image). The crossover is
+where the two curves meet on this machine.
+'''),
+    code('''
+rates = [0.01, 0.03, 0.1, 0.3] if MODE == "quick" else [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5]
+sweep = benchmark.rate_sweep(rates, rounds=rounds)
+measured = {"fc1 input": float(one.inputs[fc1].mean()), "SPS 3 input": float(one.inputs["sps.stages.2.conv"].mean())}
+viz.rate_sweep_figure(sweep, measured).show()
+for title, r in sweep.items():
+    c = r["crossover"]
+    faster = "faster" if r["events_s"][-1] < r["dense_s"][-1] else "slower"
+    print(f"{title}: " + (f"crossover at firing rate {c:.3f}" if c is not None else
+                          f"the event kernel is {faster} at every rate from {rates[0]} to {rates[-1]}"))
+print(f"measured on: {train.hardware()}")
+assert all(len(r["events_s"]) == len(rates) for r in sweep.values())
+'''),
+    md('''
+## 7. The GPU path
+
+On a GPU the torch path is the right one: dense products are what a GPU does best, and it does not skip
+zeros. What costs time there is the LIF: the reference loop over $T$ launches a few small kernels per step.
+`backend="fused"` compiles that loop with `torch.compile` into one kernel for the forward pass and one for
+the backward; it keeps the membrane in float32 under bf16 autocast. `tests/test_lif.py` checks it against
+the reference (on CPU here, on CUDA where there is one), and `benchmarks/bench_engine.py` times training and
+inference with both LIFs, in fp32 and bf16, on a GPU. The results it records live in `benchmarks/results/`:
+'''),
+    code('''
+from pathlib import Path
+
+results = sorted((Path(sl.__file__).resolve().parents[1] / "benchmarks" / "results").glob("*gpu*"))
+if results:
+    for path in results:
+        print(f"--- {path.name} ---")
+        print(path.read_text())
+else:
+    print("No GPU run is recorded yet: the machines this book was built on had no GPU. On a CUDA machine, "
+          "python benchmarks/bench_engine.py prints the GPU table.")
+print("CUDA here:", torch.cuda.is_available())
+if torch.cuda.is_available():
+    xg = torch.randn(4, 1000, device="cuda")
+    assert torch.equal(sl.lif(xg, backend="fused"), sl.lif(xg, backend="torch"))
+assert "fused" in sl.neuron.BACKENDS
+'''),
+    md('''
+## Summary
+
+- A spike-fed layer is a sum of the weight rows of the inputs that fired; the engine runs the trained model
+  that way and predicts what the torch path predicts, up to neurons within a rounding error of their
+  threshold (traced above).
+- Its exact operation counts are eq. 21's estimate for linear layers and SSA, and close to it for
+  convolutions, where borders break the estimate's even-spread assumption.
+- A binary attention entry is popcount(Q AND K); the engine computes SSA on 64-bit words in the cheaper
+  order.
+- Whether fewer operations mean less time depends on the firing rate and the machine: the crossover above
+  is where this CPU's dense product catches up.
+- On a GPU the dense torch path, with the fused LIF, is the fast one.
+
+## Exercises
+
+Each stub raises `NotImplementedError` until you fill it in; the solution is in the cell after it (click to
+show) and ends in a check.
+
+**Exercise 1.** Count the accumulates of `blocks.0.attn.q.linear` for the image of section 5 from its input
+counts alone (`one.inputs`), and compare with what the engine counted.
+'''),
+    code('''
+def q_accumulates(one, cfg):
+    """Accumulates of blocks.0.attn.q.linear from its input counts (T, 1, N, D)."""
+    raise NotImplementedError("exercise 1")
+
+q_accumulates(one, cfg)
+''', tags=["raises-exception"]),
+    code('''
+# Solution: every count c of every input adds its weight row (D outputs) c times.
+def q_accumulates(one, cfg):
+    return int(one.inputs["blocks.0.attn.q.linear"].astype(np.int64).sum()) * cfg.embed_dim
+
+print(f"{q_accumulates(one, cfg):,} accumulates, the engine counted {one.ops['blocks.0.attn.q.linear']:,}")
+assert q_accumulates(one, cfg) == one.ops["blocks.0.attn.q.linear"]
+''', tags=["hide-cell", "solution"]),
+    md('''
+**Exercise 2.** Write the dot product of two binary vectors stored as 64-bit words (`pack` above): AND the
+words, count the bits. Check it on random 100-bit vectors against the float dot product.
+'''),
+    code('''
+def binary_dot(a_words, b_words):
+    """sum_i a_i b_i for bit vectors packed into uint64 words."""
+    raise NotImplementedError("exercise 2")
+
+binary_dot(pack(q[:1]), pack(k[:1]))
+''', tags=["raises-exception"]),
+    code('''
+# Solution
+def binary_dot(a_words, b_words):
+    return sum(int(a & b).bit_count() for a, b in zip(a_words.ravel(), b_words.ravel()))
+
+rng = np.random.default_rng(1)
+bits = (rng.random((20, 100)) < 0.3).astype(np.uint8)
+words = pack(bits)
+ok = all(binary_dot(words[i], words[j]) == int(bits[i].astype(int) @ bits[j]) for i in range(20) for j in range(20))
+print(f"100-bit vectors in {words.shape[1]} words each; all 400 dot products agree: {ok}")
+assert ok
+''', tags=["hide-cell", "solution"]),
+    md('''
+**Exercise 3.** The engine picks $Q(K^TV)$ when $d \\le N$. For ImageNet's Spikformer-8-512 (196 tokens,
+8 heads of $d = 64$), how many AND + popcount word operations does one head at one step cost in each order?
+Check that the engine's rule picks the cheaper one.
+'''),
+    code('''
+def word_ops(N, d):
+    """(word operations of Q (K^T V), of (Q K^T) V) for one head at one step."""
+    raise NotImplementedError("exercise 3")
+
+word_ops(196, 64)
+''', tags=["raises-exception"]),
+    code('''
+# Solution: K^T V is d x d entries over ceil(N / 64) words; Q K^T is N x N entries over ceil(d / 64) words.
+def word_ops(N, d):
+    return d * d * -(-N // 64), N * N * -(-d // 64)
+
+kv, qk = word_ops(196, 64)
+big = sl.get_config("imagenet-8-512")
+print(f"Spikformer-8-512: N={big.num_tokens}, d={big.head_dim}; Q(K^T V): {kv:,} word operations, (Q K^T) V: {qk:,}")
+assert (big.num_tokens, big.head_dim) == (196, 64) and kv < qk and (big.head_dim <= big.num_tokens) == (kv < qk)
+''', tags=["hide-cell", "solution"]),
+]
+
+NOTEBOOKS = {"06_training_cifar.ipynb": CH6, "07_neuromorphic.ipynb": CH7, "08_two_paths.ipynb": CH8}
 
 
 def build(name):

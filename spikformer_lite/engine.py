@@ -320,6 +320,39 @@ def sop_estimate(model, x):
 
 
 @torch.no_grad()
+def compare_predictions(model, images, engine=None, batch_size=250, tol=1e-4, progress=False):
+    """Engine against torch path on many images: predictions in batches, then a trace of each disagreement.
+
+    ``images`` (B, C, H, W) or frames (T, B, ...). Returns dict(n, agreed, agreement, max_logit_diff, traces,
+    engine_pred, torch_pred); ``traces`` as in ``trace_disagreements``, with ``sample`` the index in ``images``.
+    """
+    from tqdm.auto import tqdm
+
+    engine = engine or Engine(model)
+    frames = images.dim() == 5
+    n = images.shape[1] if frames else images.shape[0]
+    preds_t, preds_e, worst = [], [], 0.0
+    for start in tqdm(range(0, n, batch_size), desc="engine vs torch", disable=not progress, leave=False):
+        x = images[:, start:start + batch_size] if frames else images[start:start + batch_size]
+        lt = model(x if frames else model.encode(x))
+        le = engine(x)
+        worst = max(worst, float((lt - le).abs().max()))
+        preds_t.append(lt.argmax(1))
+        preds_e.append(le.argmax(1))
+    pt, pe = torch.cat(preds_t), torch.cat(preds_e)
+    differ = torch.nonzero(pt != pe).flatten()
+    traces = []
+    if len(differ):
+        sub = images[:, differ] if frames else images[differ]
+        _, traces, _ = trace_disagreements(model, sub, engine, tol)
+        for t in traces:
+            t["sample"] = int(differ[t["sample"]])
+    agreed = int((pt == pe).sum())
+    return dict(n=n, agreed=agreed, agreement=agreed / n, max_logit_diff=worst, traces=traces,
+                engine_pred=pe, torch_pred=pt)
+
+
+@torch.no_grad()
 def trace_disagreements(model, x, engine=None, tol=1e-4):
     """Compare the engine with the torch path on ``x`` and trace every prediction they disagree on.
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 import spikformer_lite as sl
-from spikformer_lite.engine import Engine, fold_bn, sop_estimate, trace_disagreements
+from spikformer_lite.engine import Engine, compare_predictions, fold_bn, sop_estimate, trace_disagreements
 from spikformer_lite.kernels import events as K
 
 import reference as ref
@@ -334,3 +334,10 @@ def test_crossover_interpolates_where_the_event_kernel_stops_winning():
                                   (np.log(c) - np.log(0.1)) / (np.log(0.5) - np.log(0.1))) < 1e-12
     assert crossover(rates, [1, 1, 1], [2, 2, 2]) is None  # events faster everywhere
     assert crossover(rates, [3, 3, 3], [2, 2, 2]) is None  # slower everywhere
+
+
+def test_compare_predictions_traces_only_the_disagreements():
+    model, x = small_model(dtype=torch.float32)
+    result = compare_predictions(model, x[0], batch_size=4)
+    assert result["n"] == 6 and result["agreed"] == 6 and result["traces"] == []
+    assert result["max_logit_diff"] < 1e-4 and torch.equal(result["engine_pred"], result["torch_pred"])
