@@ -496,7 +496,9 @@ def build_parser():
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--backend", choices=("torch", "numba", "fused"),
                    help="LIF backend (default: numba on CPU, torch on CUDA; fused: torch.compile, for CUDA)")
-    p.add_argument("--bf16", action="store_true", help="bfloat16 autocast on CPU (where the CPU has bf16)")
+    p.add_argument("--bf16", action="store_true",
+                   help="bfloat16 autocast for the training steps on CPU (where the CPU has bf16); the test set is "
+                        "still evaluated in float32, as the published model and the engine run")
     p.add_argument("--no-amp", action="store_true", help="no float16 autocast on CUDA")
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across processes (CUDA only)")
     p.add_argument("--seed", type=int, default=0)
@@ -663,7 +665,7 @@ def run(argv=None):
         t0 = time.perf_counter()
         tr = train_one_epoch(train_model, train_split, optimizer, recipe, epoch, cfg, device, args.seed, scaler,
                              args.bf16, rank, world, epoch_state, on_step, not args.no_progress, args.max_steps)
-        te = evaluate(train_model, test_split, recipe.eval_batch_size, device, cfg, args.bf16,
+        te = evaluate(train_model, test_split, recipe.eval_batch_size, device, cfg, False,
                       not args.no_progress, rank, world, recipe)
         wall_s += time.perf_counter() - t0
         rows.append(dict(epoch=epoch, lr=tr["lr"], train_loss=tr["loss"], train_acc=tr["acc"],

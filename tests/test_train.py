@@ -314,3 +314,8 @@ def test_bf16_autocast_on_cpu_trains_and_stays_close_to_fp32(tmp_path):
     a, b = json.loads((tmp_path / "fp32" / "log.json").read_text()), json.loads((tmp_path / "bf16" / "log.json").read_text())
     assert abs(a[0]["train_loss"] - b[0]["train_loss"]) < 0.05  # same data and init; bf16 rounding only
     assert json.loads((tmp_path / "bf16" / "run.json").read_text())["bf16"] is True
+    from spikformer_lite.published import model_from_checkpoint  # the logged test accuracy is float32's
+
+    model = model_from_checkpoint(load_checkpoint(tmp_path / "bf16" / "epoch.pt"), backend="numba")
+    test = train.load_split("cifar10", "test", root=ROOT).subset(64, 1)
+    assert train.evaluate(model, test, cfg=model.cfg, progress=False)["acc"] == b[0]["test_acc"]
