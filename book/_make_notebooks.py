@@ -752,7 +752,8 @@ result = compare_predictions(model, images, engine, progress=True)
 engine_acc = (result["engine_pred"] == y).float().mean().item()
 torch_acc = (result["torch_pred"] == y).float().mean().item()
 print(f"{result['n']:,} test images ({test.source}): the same prediction for {result['agreed']:,} "
-      f"({result['agreement']:.2%}); largest logit difference {result['max_logit_diff']:.1e}")
+      f"({result['agreement']:.2%}); largest logit difference {result['max_logit_diff']:.1e}; "
+      f"{result['n_logits_moved']:,} images with logits that moved by more than 1e-4 (a spike flipped somewhere)")
 print(f"accuracy: engine {engine_acc:.2%}, torch path {torch_acc:.2%}; machine: {train.hardware()}")
 for t in result["traces"]:
     print(t)

@@ -323,20 +323,23 @@ def sop_estimate(model, x):
 def compare_predictions(model, images, engine=None, batch_size=250, tol=1e-4, progress=False):
     """Engine against torch path on many images: predictions in batches, then a trace of each disagreement.
 
-    ``images`` (B, C, H, W) or frames (T, B, ...). Returns dict(n, agreed, agreement, max_logit_diff, traces,
-    engine_pred, torch_pred); ``traces`` as in ``trace_disagreements``, with ``sample`` the index in ``images``.
+    ``images`` (B, C, H, W) or frames (T, B, ...). Returns dict(n, agreed, agreement, max_logit_diff,
+    n_logits_moved, traces, engine_pred, torch_pred): ``n_logits_moved`` counts the samples whose logits differ
+    by more than ``tol`` (some spike flipped on the way, even where the prediction stayed); ``traces`` as in
+    ``trace_disagreements``, with ``sample`` the index in ``images``.
     """
     from tqdm.auto import tqdm
 
     engine = engine or Engine(model)
     frames = images.dim() == 5
     n = images.shape[1] if frames else images.shape[0]
-    preds_t, preds_e, worst = [], [], 0.0
+    preds_t, preds_e, worst, moved = [], [], 0.0, 0
     for start in tqdm(range(0, n, batch_size), desc="engine vs torch", disable=not progress, leave=False):
         x = images[:, start:start + batch_size] if frames else images[start:start + batch_size]
         lt = model(x if frames else model.encode(x))
         le = engine(x)
-        worst = max(worst, float((lt - le).abs().max()))
+        gap = (lt - le).abs().amax(1)
+        worst, moved = max(worst, float(gap.max())), moved + int((gap > tol).sum())
         preds_t.append(lt.argmax(1))
         preds_e.append(le.argmax(1))
     pt, pe = torch.cat(preds_t), torch.cat(preds_e)
@@ -348,7 +351,7 @@ def compare_predictions(model, images, engine=None, batch_size=250, tol=1e-4, pr
         for t in traces:
             t["sample"] = int(differ[t["sample"]])
     agreed = int((pt == pe).sum())
-    return dict(n=n, agreed=agreed, agreement=agreed / n, max_logit_diff=worst, traces=traces,
+    return dict(n=n, agreed=agreed, agreement=agreed / n, max_logit_diff=worst, n_logits_moved=moved, traces=traces,
                 engine_pred=pe, torch_pred=pt)
 
 

@@ -341,3 +341,4 @@ def test_compare_predictions_traces_only_the_disagreements():
     result = compare_predictions(model, x[0], batch_size=4)
     assert result["n"] == 6 and result["agreed"] == 6 and result["traces"] == []
     assert result["max_logit_diff"] < 1e-4 and torch.equal(result["engine_pred"], result["torch_pred"])
+    assert result["n_logits_moved"] == 0
