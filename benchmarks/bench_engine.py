@@ -20,6 +20,7 @@ Run: python benchmarks/bench_engine.py [--rounds 5] [--quick]
 import argparse
 import logging
 import os
+import sys
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +30,7 @@ logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
 import spikformer_lite as sl  # noqa: E402
 from spikformer_lite import benchmark as bm  # noqa: E402
 from spikformer_lite.engine import Engine  # noqa: E402
-from spikformer_lite.train import hardware  # noqa: E402
+from spikformer_lite.train import git_commit, hardware  # noqa: E402
 
 
 def the_model():
@@ -76,11 +77,11 @@ def print_ssa(rounds, quick):
               f"{r['speedup']:8.2f}x")
 
 
-def print_sweep(rounds, quick):
+def print_sweep(cfg, rounds, quick):
     rates = [0.01, 0.05, 0.1, 0.3] if quick else [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5]
     print(f"\ntime against input firing rate, one layer with its LIF (ms, best of {rounds} rounds): "
           "the event kernel vs the dense torch layer + numba LIF")
-    for title, r in bm.rate_sweep(rates, rounds=rounds).items():
+    for title, r in bm.rate_sweep(rates, cfg, rounds=rounds).items():
         cross = r["crossover"]
         print(f"  {title}: " + (f"crossover at firing rate {cross:.3f}" if cross is not None else
                                 "events " + ("faster" if r["events_s"][-1] < r["dense_s"][-1] else "slower") +
@@ -130,7 +131,37 @@ def main():
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="fewer shapes and rates")
     p.add_argument("--threads", type=int, default=os.cpu_count())
+    p.add_argument("--save", action="store_true",
+                   help="also write the output to benchmarks/results/<date>-<cpu|gpu>-engine.txt")
     args = p.parse_args()
+    if args.save:
+        import contextlib
+        import datetime
+        import io
+
+        buffer = io.StringIO()
+        kind = "gpu" if torch.cuda.is_available() else "cpu"
+        stamp = datetime.datetime.now(datetime.timezone.utc)
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                            f"{stamp:%Y-%m-%d-%H%M}-{kind}-engine.txt")
+
+        class Tee(io.TextIOBase):
+            def write(self, text):
+                sys.__stdout__.write(text)
+                return buffer.write(text)
+
+        with contextlib.redirect_stdout(Tee()):
+            print(f"python benchmarks/bench_engine.py, {stamp:%Y-%m-%d %H:%M} UTC, commit {git_commit()}")
+            run(args)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(buffer.getvalue())
+        print(f"written: {path}")
+        return
+    run(args)
+
+
+def run(args):
     torch.set_num_threads(args.threads)
     import numba
 
@@ -141,7 +172,7 @@ def main():
     print(f"model: {what}\n")
     print_whole_model(model, images, args.rounds)
     print_ssa(args.rounds, args.quick)
-    print_sweep(args.rounds, args.quick)
+    print_sweep(model.cfg, args.rounds, args.quick)
     print_gpu(args.rounds)
 
 

@@ -109,15 +109,20 @@ def dense_macs(model):
     return cfg.T * sum(layer_flops(m, k, layer_input_shape(cfg, n), cfg) for n, m, k in spike_fed_layers(model))
 
 
+def _pooled(n, pools):
+    for pool in pools:  # each max-pool (k=3, s=2, p=1) maps n to (n - 1) // 2 + 1, as cfg.grid_size
+        n = (n - 1) // 2 + 1 if pool else n
+    return n
+
+
 def layer_input_shape(cfg, name):
     """(1, C, H, W) of a spike-fed convolution's input (None for the other layers)."""
     if name.startswith("sps.stages."):
         i = int(name.split(".")[2])
-        size = cfg.image_size // 2 ** sum(cfg.sps_pool[:i])
+        size = _pooled(cfg.image_size, cfg.sps_pool[:i])
         return (1, cfg.embed_dim // 2 ** (4 - i), size, size)
     if name == "sps.rpe.conv":
-        size = cfg.image_size // 2 ** sum(cfg.sps_pool)
-        return (1, cfg.embed_dim, size, size)
+        return (1, cfg.embed_dim, cfg.grid_size, cfg.grid_size)
     return None
 
 
@@ -153,29 +158,38 @@ def ssa_rows(shapes, rounds=5, batch=8, rate=0.1, seed=0):
     return rows
 
 
-SWEEP_LAYERS = {
-    "linear 128→512 (MLP fc1), 64 tokens, T=2, batch 1": ("linear", 1),
-    "linear 128→512, 64 tokens, T=2, batch 64": ("linear", 64),
-    "conv 32→64 at 32×32 (SPS stage 3), T=2, batch 1": ("conv", 1),
-}
+def sweep_layers(cfg):
+    """Two layers of the model ``cfg`` to time against the firing rate: {title: (kind, C_in, C_out, side, batch)}.
+
+    The first MLP layer (D -> 4D over the N tokens, at batch 1 and 64) and the first SPS convolution after
+    the full-resolution stages that takes spikes at the image's resolution.
+    """
+    D, N = cfg.embed_dim, cfg.num_tokens
+    i = 2 if not any(cfg.sps_pool[:2]) else 1  # SPS stage index (0-based) of a wide conv at full resolution
+    side = _pooled(cfg.image_size, cfg.sps_pool[:i])
+    c_in, c_out = D // 2 ** (4 - i), D // 2 ** (3 - i)
+    return {
+        f"MLP fc1 ({D}→{cfg.mlp_ratio * D}, {N} tokens), batch 1": ("linear", D, cfg.mlp_ratio * D, N, 1),
+        f"MLP fc1, batch 64": ("linear", D, cfg.mlp_ratio * D, N, 64),
+        f"SPS conv sps.stages.{i} ({c_in}→{c_out} at {side}×{side}), batch 1": ("conv", c_in, c_out, side, 1),
+    }
 
 
-def rate_sweep(rates, layers=None, rounds=5, seed=1):
+def rate_sweep(rates, cfg, rounds=5, seed=1):
     """Time of one spike-fed layer with its LIF against the input firing rate: the event kernel against the
-    dense torch layer + numba LIF on the same spikes. Returns {layer: dict(rates, events_s, dense_s, crossover)}."""
+    dense torch layer + numba LIF on the same binary spikes, for ``sweep_layers(cfg)``.
+    Returns {layer: dict(kind, rates, events_s, dense_s, crossover)}."""
     from .kernels import events as K
 
     rng = np.random.default_rng(seed)
     out = {}
-    for title in layers or SWEEP_LAYERS:
-        kind, B = SWEEP_LAYERS[title]
-        T = 2
+    T = cfg.T
+    for title, (kind, D_in, D_out, size, B) in sweep_layers(cfg).items():
+        P = size if kind == "linear" else size * size
         if kind == "linear":
-            D_in, D_out, P = 128, 512, 64
             w = rng.normal(0, 0.05, (D_in, D_out)).astype(np.float32)
             w_dense = torch.from_numpy(w.T.copy())
         else:
-            D_in, D_out, P = 32, 64, 32 * 32
             w = rng.normal(0, 0.05, (9, D_in, D_out)).astype(np.float32)
             w_dense = torch.from_numpy(w.reshape(3, 3, D_in, D_out).transpose(3, 2, 0, 1).copy())
         bias = np.zeros(D_out, np.float32)
@@ -191,18 +205,19 @@ def rate_sweep(rates, layers=None, rounds=5, seed=1):
                 def dense(xt=xt):
                     lif(F.linear(xt, w_dense))
             else:
-                xc = xt.reshape(T * B, 32, 32, D_in).permute(0, 3, 1, 2).contiguous()
+                xc = xt.reshape(T * B, size, size, D_in).permute(0, 3, 1, 2).contiguous()
 
                 def ev(x=x):
-                    K.conv3x3_lif(x, 32, 32, w, bias, lif_args(1.0))
+                    K.conv3x3_lif(x, size, size, w, bias, lif_args(1.0))
 
                 def dense(xc=xc):
-                    lif(F.conv2d(xc, w_dense, padding=1).reshape(T, B, D_out, 32, 32))
+                    lif(F.conv2d(xc, w_dense, padding=1).reshape(T, B, D_out, size, size))
             with torch.no_grad():
                 best = best_of({"events": ev, "dense": dense}, rounds, 3)
             ev_t.append(best["events"])
             de_t.append(best["dense"])
-        out[title] = dict(rates=list(rates), events_s=ev_t, dense_s=de_t, crossover=crossover(rates, ev_t, de_t))
+        out[title] = dict(kind=kind, rates=list(rates), events_s=ev_t, dense_s=de_t,
+                          crossover=crossover(rates, ev_t, de_t))
     return out
 
 

@@ -9,14 +9,18 @@ What the paper's efficiency argument (sec. 3.3, eq. 21) says, done literally:
 - The first convolution sees real-valued pixels and stays dense (multiply-accumulates, torch's conv2d).
   With direct encoding its input is the same image at every step, so it runs once, not T times.
 - Every other convolution and linear layer is fed with spikes, or with the small spike counts the
-  residual connections make: it adds the weight row of each active input (``kernels/events.py``).
+  residual connections make: it adds the weight row of each active input, a count c adding it c times
+  (``kernels/events.py``). Folding BatchNorm is what leaves these layers without a multiplication.
 - SSA works on bit-packed Q, K and V: AND + popcount on uint64 words, in the cheaper order for the
   shape, and the integer result is exact; the LIF is fused into every kernel.
 - The head averages the final token counts and applies one small dense linear layer.
 
-Every kernel counts the operations it performs: ``run.ops`` (accumulates, per layer), ``run.word_ops``
-(AND + popcount on 64-bit words, per SSA) and ``run.macs`` (the two dense layers). ``sop_estimate``
-computes eq. 21's firing rate x T x FLOPs for the same layers from the torch path, to compare.
+Every kernel counts its synaptic operations, the ones eq. 21 counts: ``run.ops`` (accumulates, per layer),
+``run.word_ops`` (AND + popcount on 64-bit words, per SSA) and ``run.macs`` (the two dense layers; like
+``layer_flops``, only kernel taps that land on the image). Not counted, as eq. 21 does not count them: the
+neuron updates (eq. 1-3: one multiplication by 1/tau per neuron and step, and SSA's multiplication by s,
+both powers of two), the residual additions, the global average pool, and building the event lists and
+bit words. ``sop_estimate`` computes eq. 21's firing rate x T x FLOPs for the same layers from the torch path.
 
 Spikes equal the torch path's except where folding BatchNorm moves a membrane potential across its
 threshold by a rounding error; ``trace_disagreements`` finds such neurons and reports how close to the
@@ -131,8 +135,12 @@ class Engine:
                 attn=(f"{p}.attn", _LIFArgs.of(a.attn_lif, self.dtype)), proj=linear(f"{p}.attn.proj", a.proj),
                 fc1=linear(f"{p}.mlp.fc1", block.mlp.fc1), fc2=linear(f"{p}.mlp.fc2", block.mlp.fc2)))
         self.head = (model.head.weight.detach().clone(), model.head.bias.detach().clone())
-        # (Q K^T) V costs N^2 d per head, Q (K^T V) N d^2: pick the cheaper order for this shape.
+        # (Q K^T) V costs N^2 d per head, Q (K^T V) N d^2 (the paper's argument, sec. 3.3): the cheaper order
+        # by that count. Padding to 64-bit words can tip the word operations the other way near d = N.
         self.kv_first = cfg.head_dim <= cfg.num_tokens
+        if float(np.frexp(cfg.scale)[0]) != 0.5:  # the kernels scale the exact integer product once, at the end
+            raise ValueError(f"the engine needs a power-of-two scale s (every preset has one), got {cfg.scale}: "
+                             "otherwise where s is applied changes the rounding")
         self.scale = self.dtype(cfg.scale)
 
     # ---- input -------------------------------------------------------------------------------
@@ -146,6 +154,8 @@ class Engine:
             x = x.unsqueeze(0)  # direct encoding: the same image at every step, so the first conv runs once
         elif x.dim() == 4:
             raise ValueError(f"this model takes event frames (T={cfg.T}, B, {size}), got {tuple(x.shape)}")
+        if x.dim() == 5 and cfg.encoding == "events" and x.shape[0] != cfg.T:
+            raise ValueError(f"this model takes T={cfg.T} event frames, got {x.shape[0]}: (T, B, {size})")
         if x.dim() != 5 or x.shape[0] not in (1, cfg.T) or tuple(x.shape[2:]) != (cfg.in_channels, cfg.image_size,
                                                                                    cfg.image_size):
             raise ValueError(f"Engine input must be images (B, {size}) or frames (T={cfg.T}, B, {size}), "
@@ -174,7 +184,7 @@ class Engine:
         w0, b0 = self.conv0
         current = F.conv2d(x.flatten(0, 1), w0, b0, padding=1)  # (T' B, C, H, W)
         C = current.shape[1]
-        run.macs["sps.stages.0.conv"] = T_in * B * H * W * C * cfg.in_channels * 9
+        run.macs["sps.stages.0.conv"] = T_in * B * C * cfg.in_channels * (3 * H - 2) * (3 * W - 2)  # taps on the image
         current = current.reshape(T_in, B, C, H * W).permute(0, 1, 3, 2).numpy()  # (T', B, H*W, C)
         spikes, h = K.lif_dense(current, T, self.lif0.args(), record)
         self._store(run, "sps.stages.0.lif", spikes, h, H)
@@ -281,6 +291,17 @@ def layer_flops(module, kind, input_shape, cfg):
     return N * D * d if d <= N else N * N * D
 
 
+def conv_accumulates(spikes, H, W, C_out):
+    """The exact accumulates of a 3x3, stride-1, padding-1 convolution fed with ``spikes`` (T, B, H*W, C_in):
+    each spike adds C_out weights once per kernel tap that lands on the image (9 inside, 6 on an edge,
+    4 in a corner). Eq. 21's estimate assumes the spikes spread evenly instead."""
+    taps_y = 1 + (np.arange(H) > 0) + (np.arange(H) < H - 1)  # rows of the kernel that land: 2 on a border, else 3
+    taps_x = 1 + (np.arange(W) > 0) + (np.arange(W) < W - 1)
+    fanout = np.outer(taps_y, taps_x).reshape(-1)  # (H*W,) outputs each input pixel reaches
+    per_pixel = np.asarray(spikes, dtype=np.int64).sum((0, 1, 3))  # (H*W,) spikes over T, B, channels
+    return int((per_pixel * fanout).sum()) * C_out
+
+
 @torch.no_grad()
 def sop_estimate(model, x):
     """Eq. 21 on the torch path: SOPs = firing rate x T x FLOPs, per spike-fed layer, for the batch x.
@@ -312,6 +333,8 @@ def sop_estimate(model, x):
     for name, module, kind in layers:
         if kind == "ssa":
             drive = rec.spikes[name.replace(".ssa", ".q.lif" if kv_first else ".v.lif")]
+            if kv_first and cfg.qk_pool:  # the engine's accumulates follow the pooled Q (DVS128 Gesture)
+                drive = module.pool_tokens(drive)
             rate, shape = drive.double().mean().item(), None
         else:
             rate, shape = seen[name]
@@ -350,16 +373,22 @@ def compare_predictions(model, images, engine=None, batch_size=250, tol=1e-4, pr
         _, traces, _ = trace_disagreements(model, sub, engine, tol)
         for t in traces:
             t["sample"] = int(differ[t["sample"]])
+        found = {t["sample"] for t in traces}
+        for b in differ.tolist():  # a disagreement that a smaller batch did not reproduce is reported, not dropped
+            if b not in found:
+                traces.append(dict(sample=b, torch_pred=int(pt[b]), engine_pred=int(pe[b]), layer=None,
+                                   reproduced=False, within_rounding=False))
     agreed = int((pt == pe).sum())
     return dict(n=n, agreed=agreed, agreement=agreed / n, max_logit_diff=worst, n_logits_moved=moved, traces=traces,
                 engine_pred=pe, torch_pred=pt)
 
 
 @torch.no_grad()
-def trace_disagreements(model, x, engine=None, tol=1e-4):
+def trace_disagreements(model, x, engine=None, tol=1e-4, every_flip=False):
     """Compare the engine with the torch path on ``x`` and trace every prediction they disagree on.
 
-    For each disagreeing sample: the first LIF layer (in the order of the forward pass) and the first time
+    With ``every_flip``, trace every sample in which any spike differs, whatever its prediction. For each
+    sample traced: the first LIF layer (in the order of the forward pass) and the first time
     step where its spikes differ, and there every neuron that fired in one path and not the other, with
     its membrane potential H in both paths and the threshold. A flip caused by rounding has both H within
     ``tol`` of the threshold (``within_rounding``). Returns (agreement fraction, list of dicts, engine run).
@@ -370,8 +399,15 @@ def trace_disagreements(model, x, engine=None, tol=1e-4):
         logits = model(x_model)
     run = engine.run(x, record=True)
     pred_t, pred_e = logits.argmax(1), run.logits.argmax(1)
+    if every_flip:
+        flipped = torch.zeros_like(pred_t, dtype=torch.bool)
+        for name, s_t in rec.spikes.items():
+            flipped |= (s_t != run.spikes[name].to(s_t.dtype)).transpose(0, 1).flatten(1).any(1)
+        samples = torch.nonzero(flipped).flatten().tolist()
+    else:
+        samples = torch.nonzero(pred_t != pred_e).flatten().tolist()
     traces = []
-    for b in torch.nonzero(pred_t != pred_e).flatten().tolist():
+    for b in samples:
         trace = dict(sample=b, torch_pred=int(pred_t[b]), engine_pred=int(pred_e[b]), layer=None)
         for name in rec.spikes:  # call order of the forward pass
             st, se = rec.spikes[name][:, b], run.spikes[name][:, b].to(rec.spikes[name].dtype)

@@ -211,7 +211,7 @@ def check_engine_equals_torch(model, x, images=None):
 def test_engine_equals_torch_path_in_float64():
     model, x = small_model()
     engine, run = check_engine_equals_torch(model, x, images=x[0])  # static images: the first conv runs once
-    assert run.macs["sps.stages.0.conv"] == 6 * 32 * 32 * 4 * 3 * 9  # 1 step, not T
+    assert run.macs["sps.stages.0.conv"] == 6 * 4 * 3 * (3 * 32 - 2) ** 2  # 1 step, not T; taps on the image
     run_frames = engine.run(x)  # the same images as (T, B, ...) frames
     torch.testing.assert_close(run_frames.logits, run.logits, rtol=1e-12, atol=1e-12)
 
@@ -234,21 +234,33 @@ def test_both_attention_orders_give_the_same_spikes():
     assert a.word_ops["blocks.0.attn.ssa"] < b.word_ops["blocks.0.attn.ssa"]
 
 
-def test_engine_operation_counts_agree_with_eq21():
+@pytest.mark.parametrize("preset,sizes", [("cifar10-4-384", {}),
+                                          ("dvs128-2-256", dict(image_size=64, embed_dim=32, num_heads=2))])
+def test_engine_operation_counts_agree_with_eq21(preset, sizes):
     """Linear layers and SSA: rate x T x FLOPs exactly. Convolutions: within 10%, the estimate assuming the
-    spikes spread evenly over the image; border pixels reach fewer outputs. The exact count is checked too."""
-    model, x = small_model()
-    run = Engine(model).run(x[0], record=True)
-    est = sop_estimate(model, x[0])
-    assert set(est) == set(run.ops)
+    spikes spread evenly over the image; border pixels reach fewer outputs, which the exact count knows.
+    DVS128 Gesture pools Q over tokens before SSA, and d = N there, so SSA runs Q (K^T V) on the pooled Q."""
+    from spikformer_lite.engine import conv_accumulates
+
+    model, x = small_model(preset, **sizes)
+    images = x[0] if model.cfg.encoding == "direct" else x
+    engine = Engine(model)
+    run = engine.run(images, record=True)
+    est = sop_estimate(model, images)
+    assert set(est) == set(run.ops) and engine.kv_first
     for name, ops in run.ops.items():
         if name.endswith(".conv"):
             assert abs(ops / est[name] - 1) < 0.10, (name, ops, est[name])
+            spikes = run.inputs[name]
+            side = int(round(spikes.shape[2] ** 0.5))
+            C_out = model.get_submodule(name).out_channels
+            assert ops == conv_accumulates(spikes, side, side, C_out), name
         else:
             assert ops == pytest.approx(est[name], rel=1e-9), name
-    T, B = model.cfg.T, 6
-    stage2_in = F.max_pool2d(run.spikes["sps.stages.2.lif"].flatten(0, 1), 3, 2, 1).reshape(T, B, 16, 16, 16)
-    assert run.ops["sps.stages.3.conv"] == ref.conv3x3_accumulates(stage2_in, 32)
+    if preset == "cifar10-4-384":
+        T, B = model.cfg.T, 6
+        stage2_in = F.max_pool2d(run.spikes["sps.stages.2.lif"].flatten(0, 1), 3, 2, 1).reshape(T, B, 16, 16, 16)
+        assert run.ops["sps.stages.3.conv"] == ref.conv3x3_accumulates(stage2_in, 32)
 
 
 def test_engine_rejects_what_it_cannot_run():
@@ -265,6 +277,12 @@ def test_engine_rejects_what_it_cannot_run():
         Engine(vsa)
     with pytest.raises(TypeError, match="Spikformer"):
         Engine(torch.nn.Linear(2, 2))
+    odd, _ = small_model(scale=0.1)
+    with pytest.raises(ValueError, match="power-of-two scale"):
+        Engine(odd)
+    dvs, frames = small_model("cifar10dvs-2-256", image_size=32)
+    with pytest.raises(ValueError, match="T=2 event frames, got 1"):
+        Engine(dvs).run(frames[:1])
 
 
 def test_fold_bn_is_bn_of_the_layer():
@@ -334,6 +352,17 @@ def test_crossover_interpolates_where_the_event_kernel_stops_winning():
                                   (np.log(c) - np.log(0.1)) / (np.log(0.5) - np.log(0.1))) < 1e-12
     assert crossover(rates, [1, 1, 1], [2, 2, 2]) is None  # events faster everywhere
     assert crossover(rates, [3, 3, 3], [2, 2, 2]) is None  # slower everywhere
+
+
+def test_tracer_with_every_flip_traces_samples_whose_predictions_agree():
+    model, x = small_model(dtype=torch.float32)
+    engine = Engine(model)
+    w0, b0 = engine.conv0
+    engine.conv0 = (w0, b0 + 1e-3)  # small: spikes flip near the threshold, most predictions stay
+    agreement, traces, _ = trace_disagreements(model, x[0], engine, every_flip=True)
+    assert len(traces) >= round((1 - agreement) * 6) and len(traces) > 0
+    for t in traces:
+        assert t["layer"] == "sps.stages.0.lif" and t["max_margin"] <= 1e-3 + 1e-6
 
 
 def test_compare_predictions_traces_only_the_disagreements():

@@ -234,6 +234,7 @@ def test_and_popcount_figure_counts_the_common_spikes():
 def test_rate_sweep_figure_marks_the_crossover():
     sweep = {"layer": dict(rates=[0.01, 0.1, 0.5], events_s=[1e-3, 2e-3, 8e-3], dense_s=[4e-3, 4e-3, 4e-3],
                            crossover=0.2)}
-    fig = viz.rate_sweep_figure(sweep, measured={"model": 0.05})
+    fig = viz.rate_sweep_figure(sweep, measured={"layer": ("model", 0.05)})
     assert list(fig.data[0].y) == [1.0, 2.0, 8.0] and fig.data[1].name.startswith("dense")
     assert any("crossover 0.200" in (a.text or "") for a in fig.layout.annotations)
+    assert any((a.text or "") == "model" for a in fig.layout.annotations)

@@ -100,8 +100,8 @@ def and_popcount_figure(q_row, k_row, title="", height=260):
 def rate_sweep_figure(sweep, measured=None, height=380):
     """Time of one layer against its input firing rate, event kernel against dense, one panel per layer.
 
-    ``sweep`` is ``benchmark.rate_sweep``'s result; ``measured`` an optional {label: firing rate} drawn as
-    dotted lines (the trained model's rates).
+    ``sweep`` is ``benchmark.rate_sweep``'s result; ``measured`` an optional {panel title: (label, rate)}:
+    a dotted line in that panel (the trained model's rate for that layer).
     """
     titles = list(sweep)
     fig = make_subplots(rows=1, cols=len(titles), subplot_titles=titles, horizontal_spacing=0.07)
@@ -117,7 +117,8 @@ def rate_sweep_figure(sweep, measured=None, height=380):
         if r["crossover"] is not None:
             fig.add_vline(x=r["crossover"], line=dict(color="black", width=1), row=1, col=i,
                           annotation_text=f"crossover {r['crossover']:.3f}", annotation_font_size=10)
-        for label, rate in (measured or {}).items():
+        if title in (measured or {}):
+            label, rate = measured[title]
             fig.add_vline(x=rate, line=dict(color="gray", dash="dot"), row=1, col=i,
                           annotation_text=label, annotation_position="bottom right", annotation_font_size=10)
         fig.update_xaxes(type="log", title="input firing rate", row=1, col=i)
