@@ -47,7 +47,7 @@ def apply(nb):
 
 if __name__ == "__main__":
     for path in sorted((ROOT / "book").glob("[0-9]*.ipynb")):
-        if path.name in ("06_training_cifar.ipynb", "07_neuromorphic.ipynb"):
+        if path.name in ("06_training_cifar.ipynb", "07_neuromorphic.ipynb", "08_two_paths.ipynb"):
             continue  # written by book/_make_notebooks.py, which calls apply()
         nb = nbformat.read(path, as_version=4)
         nbformat.write(apply(nb), path)
