@@ -35,6 +35,13 @@ def random_spikes(shape, rate, rng, counts=1):
     return x
 
 
+def strided(x):
+    """The same values as x in a non-contiguous view (channels stored first)."""
+    y = np.moveaxis(np.moveaxis(x, -1, 0).copy(), 0, -1)
+    assert not y.flags.c_contiguous and np.array_equal(y, x)
+    return y
+
+
 def to_torch_grid(x, H):
     """(T, B, H*W, C) uint8 -> (T, B, C, H, W) float64."""
     T, B, P, C = x.shape
@@ -80,7 +87,7 @@ def test_conv3x3_lif_matches_conv2d_and_lif(T, B, H, W, C_in, C_out, rate):
     weight = torch.from_numpy(rng.normal(0, 0.6, (C_out, C_in, 3, 3)))
     bias = torch.from_numpy(rng.normal(0.3, 0.3, C_out))
     w = np.ascontiguousarray(weight.permute(2, 3, 1, 0).reshape(9, C_in, C_out).numpy())
-    spikes, h, ops = K.conv3x3_lif(x, H, W, w, bias.numpy(), LIF64, record=True)
+    spikes, h, ops = K.conv3x3_lif(strided(x), H, W, w, bias.numpy(), LIF64, record=True)
     xt = to_torch_grid(x, H)
     s_ref, h_ref = ref.lif_steps(ref.spike_conv3x3(xt, weight, bias))
     torch.testing.assert_close(to_torch_grid(spikes, H), s_ref, rtol=0, atol=0)
@@ -97,7 +104,7 @@ def test_linear_lif_matches_matmul_and_lif_on_counts(T, B, N, D_in, D_out, rate)
     x = random_spikes((T, B, N, D_in), rate, rng, counts=3)  # token counts after residual connections
     weight = rng.normal(0, 0.5, (D_in, D_out))
     bias = rng.normal(0.2, 0.3, D_out)
-    spikes, h, ops = K.linear_lif(x[:, :, :, :], weight, bias, LIF64, record=True)
+    spikes, h, ops = K.linear_lif(strided(x), weight, bias, LIF64, record=True)
     s_ref, h_ref = ref.lif_steps(torch.from_numpy(x.astype(np.float64)) @ torch.from_numpy(weight) + torch.from_numpy(bias))
     torch.testing.assert_close(torch.from_numpy(spikes.astype(np.float64)), s_ref, rtol=0, atol=0)
     torch.testing.assert_close(torch.from_numpy(h), h_ref)
@@ -113,7 +120,8 @@ def test_ssa_lif_bit_packed_equals_float_attention(kv_first, N, D, heads, rate):
     T, B = 2, 2
     q, k, v = (random_spikes((T, B, N, D), rate, rng) for _ in range(3))
     scale = np.float64(0.125)
-    spikes, h, acc_ops, word_ops = K.ssa_lif(q, k, v, heads, scale, kv_first, lif_args(0.5), record=True)
+    spikes, h, acc_ops, word_ops = K.ssa_lif(strided(q), k, strided(v), heads, scale, kv_first, lif_args(0.5),
+                                             record=True)
     f = lambda a: torch.from_numpy(a.astype(np.float64))
     s_ref, h_ref = ref.lif_steps(ref.spiking_attention_counts(f(q), f(k), f(v), heads) * 0.125, v_threshold=0.5)
     torch.testing.assert_close(f(spikes), s_ref, rtol=0, atol=0)
@@ -130,7 +138,7 @@ def test_ssa_lif_bit_packed_equals_float_attention(kv_first, N, D, heads, rate):
 def test_max_pool_of_spikes_matches_torch(H, W):
     rng = np.random.default_rng(5)
     s = random_spikes((2, 3, H * W, 4), 0.2, rng)
-    out, Ho, Wo = K.max_pool3x3s2(s, H, W)
+    out, Ho, Wo = K.max_pool3x3s2(strided(s), H, W)
     expected = F.max_pool2d(to_torch_grid(s, H).flatten(0, 1), 3, 2, 1)
     assert expected.shape[-2:] == (Ho, Wo)
     torch.testing.assert_close(to_torch_grid(out, Ho).flatten(0, 1), expected, rtol=0, atol=0)
