@@ -52,7 +52,7 @@ CH6 = [
 
 Chapters 1-4 built a Spikformer and never trained one. This chapter trains it: first live, for a
 few minutes on a CPU, then with the checkpoint this book trains with its command line tool and publishes
-with its log (the manifest says how many epochs and hours it has had so far). With the trained model we can finally look at what the paper shows: attention maps over real
+with its log (the manifest says how many epochs and hours it trained). With the trained model we can finally look at what the paper shows: attention maps over real
 images (Fig. 3), membrane potentials of real neurons, and how often each layer fires.
 
 **In this chapter you will**
@@ -188,7 +188,7 @@ print(f"{len(log)} epochs logged; best test accuracy {best:.2%}, last {last:.2%}
       f"the published float16 weights: {entry['test_acc']:.2%}, {10_000 * (entry['test_acc'] - last):+.0f} images")
 # The log's last epoch is the published model, measured there with its float32 weights; the published
 # file keeps them in float16. Rounding a weight moves some membrane potentials across a threshold, so a
-# few dozen of the 10,000 predictions change (measured: +5 images at epoch 10, +37 at epoch 22).
+# few dozen of the 10,000 predictions change (measured: +5 images at epoch 10, +37 at epoch 22, +2 at epoch 30).
 assert len(log) == entry["epochs_done"] and abs(last - entry["test_acc"]) <= 0.005
 '''),
     md('''
@@ -241,8 +241,8 @@ the $N \\times N$ matrix $QK^T$; this book's choice is, for each token, how much
 all queries: the column sums of $QK^T$ (`sl.attention_on_tokens`), drawn over the $8 \\times 8$ token grid
 of the image (CIFAR-10 test images, from the copy on disk). A token whose key spikes are all zero in a head gets
 exactly 0 there (it can also get 0 when its key fires only in channels where no query does). Look for which
-parts of the image stay black, and whether that changes with the time step. The model is small and, while
-interim, often wrong, so these maps are not evidence of "classification semantics".
+parts of the image stay black, and whether that changes with the time step. The model is small and
+often wrong, so these maps are not evidence of "classification semantics".
 '''),
     code('''
 from spikformer_lite import data
