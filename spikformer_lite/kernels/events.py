@@ -53,6 +53,21 @@ def _popcount_overload(x):
     return impl
 
 
+@njit(inline="always")
+def _fire(v, current, spikes, h, store_h, tau, inv_tau, tau_is_pow2, v_threshold, v_reset):
+    """One LIF step (eq. 1-3) over a row of neurons: membrane v and input current -> spikes (and H into h).
+
+    ``h`` is a placeholder row, never written, unless ``store_h``.
+    """
+    for c in range(v.shape[0]):
+        hc = _charge(v[c], current[c], tau, inv_tau, tau_is_pow2, v_reset)  # eq. 1
+        fired = hc >= v_threshold  # eq. 2
+        spikes[c] = 1 if fired else 0
+        v[c] = v_reset if fired else hc  # eq. 3 (hard reset)
+        if store_h:
+            h[c] = hc
+
+
 @njit(parallel=True, cache=True)
 def _events_of(x, nnz, idx):
     """Event lists of ``x`` (R, P, C) uint8: fills nnz (R, P) and idx (R, P, C) with the active channels."""
@@ -81,15 +96,9 @@ def _lif_dense(current, T, tau, inv_tau, tau_is_pow2, v_threshold, v_reset, spik
         p = r - b * P
         v = np.full(C, v_reset, dtype=current.dtype)
         for t in range(T):
-            x_t = current[t if T_in > 1 else 0, b, p]
-            s_t = spikes[t, b, p]
-            for c in range(C):
-                h = _charge(v[c], x_t[c], tau, inv_tau, tau_is_pow2, v_reset)
-                fired = h >= v_threshold
-                s_t[c] = 1 if fired else 0
-                v[c] = v_reset if fired else h
-                if store_h:
-                    h_out[t, b, p, c] = h
+            h_row = h_out[t, b, p] if store_h else h_out[0, 0, 0]
+            _fire(v, current[t if T_in > 1 else 0, b, p], spikes[t, b, p], h_row, store_h,
+                  tau, inv_tau, tau_is_pow2, v_threshold, v_reset)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -130,15 +139,9 @@ def _conv3x3_lif(nnz, idx, H, W, weight, bias, tau, inv_tau, tau_is_pow2, v_thre
                             for o in range(C_out):
                                 acc[o] += row[o]
                         n_ops += k * C_out
-                v_x = v[x]
-                s_x = spikes[t, b, y * W + x]
-                for o in range(C_out):
-                    h = _charge(v_x[o], acc[o], tau, inv_tau, tau_is_pow2, v_reset)
-                    fired = h >= v_threshold
-                    s_x[o] = 1 if fired else 0
-                    v_x[o] = v_reset if fired else h
-                    if store_h:
-                        h_out[t, b, y * W + x, o] = h
+                h_row = h_out[t, b, y * W + x] if store_h else h_out[0, 0, 0]
+                _fire(v[x], acc, spikes[t, b, y * W + x], h_row, store_h,
+                      tau, inv_tau, tau_is_pow2, v_threshold, v_reset)
         ops[r] = n_ops
 
 
@@ -169,14 +172,8 @@ def _linear_lif(x, nnz, idx, weight, bias, tau, inv_tau, tau_is_pow2, v_threshol
                     for o in range(D_out):
                         acc[o] += row[o]
                 n_ops += counts[i] * D_out
-            s_t = spikes[t, b, n]
-            for o in range(D_out):
-                h = _charge(v[o], acc[o], tau, inv_tau, tau_is_pow2, v_reset)
-                fired = h >= v_threshold
-                s_t[o] = 1 if fired else 0
-                v[o] = v_reset if fired else h
-                if store_h:
-                    h_out[t, b, n, o] = h
+            h_row = h_out[t, b, n] if store_h else h_out[0, 0, 0]
+            _fire(v, acc, spikes[t, b, n], h_row, store_h, tau, inv_tau, tau_is_pow2, v_threshold, v_reset)
         ops[r] = n_ops
 
 
@@ -290,16 +287,12 @@ def _ssa_lif(q, k, v, num_heads, scale, kv_first, tau, inv_tau, tau_is_pow2, v_t
                 else:
                     for j in range(d):
                         acc[j] = out_t[j, n]
-                s_n = spikes[t, b, n]
-                m_n = mem[n]
-                acc_f[:] = acc
                 for j in range(d):
-                    h = _charge(m_n[j], acc_f[j] * scale, tau, inv_tau, tau_is_pow2, v_reset)
-                    fired = h >= v_threshold
-                    s_n[c0 + j] = 1 if fired else 0
-                    m_n[j] = v_reset if fired else h
-                    if store_h:
-                        h_out[t, b, n, c0 + j] = h
+                    acc_f[j] = acc[j]  # the exact count in the float dtype, then s scales it (exactly: a power of two)
+                    acc_f[j] *= scale
+                h_row = h_out[t, b, n, c0:c0 + d] if store_h else h_out[0, 0, 0]
+                _fire(mem[n], acc_f, spikes[t, b, n, c0:c0 + d], h_row, store_h,
+                      tau, inv_tau, tau_is_pow2, v_threshold, v_reset)
         word_ops[r] = n_word
         acc_ops[r] = n_acc
 
