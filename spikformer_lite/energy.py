@@ -69,3 +69,88 @@ def first_conv_macs(cfg: SpikformerConfig, padding_taps=True):
     """MACs of the first convolution for one image over all T steps, as eq. 22 counts it: with direct
     encoding the same image is convolved at every step (the official code does not reuse the result)."""
     return cfg.T * ann_macs(cfg, padding_taps, attention=False)["sps.stages.0.conv"]
+
+
+def firing_rates(model, x):
+    """Firing rates of the model on ``x`` (images or frames), from scoped hooks (``record_spikes``).
+
+    Returns dict(layers={LIF name: rate}, blocks={b: rate over all of block b's LIF outputs},
+    qkv={b: dict(q=, k=, v=)}): spikes per neuron per time step, averaged over the batch (Fig. 4 shows
+    Q, K and V per block).
+    """
+    import torch
+
+    from .probes import record_spikes
+
+    with torch.no_grad(), record_spikes(model) as rec:
+        model(x if x.dim() == 5 else model.encode(x))
+    layers = {name: float(s.double().mean()) for name, s in rec.spikes.items()}
+    blocks, qkv = {}, {}
+    for b in range(model.cfg.depth):
+        mine = {n: s for n, s in rec.spikes.items() if n.startswith(f"blocks.{b}.")}
+        blocks[b] = float(sum(s.double().sum() for s in mine.values()) / sum(s.numel() for s in mine.values()))
+        qkv[b] = {k: layers[f"blocks.{b}.attn.{k}.lif"] for k in ("q", "k", "v")}
+    return dict(layers=layers, blocks=blocks, qkv=qkv)
+
+
+def ops_table(model, x, padding_taps=False):
+    """Eq. 21-22 for ``model`` on ``x``, one row per layer: dict(layer, kind, flops, rate, ops, energy_mj),
+    per image. ``flops`` are the layer's MACs per time step run densely, ``rate`` its input firing rate
+    (mean input value per neuron and step; a token count of 2 is two spikes), ``ops`` = rate x T x flops
+    for AC layers (eq. 21) and T x flops for the first convolution, priced as MACs (eq. 22).
+
+    SSA is two rows, in the model's cheaper order (the engine's): for Q (K^T V), K^T V at K's rate
+    (each K spike adds a row of V) and Q (K^T V) at Q's rate; for (Q K^T) V, Q K^T at Q's rate and
+    (Q K^T) V at V's rate. The head (a dense layer on averaged counts) is a MAC row.
+    """
+    import torch
+
+    from .probes import record_spikes
+
+    cfg = model.cfg
+    T, N, D, d = cfg.T, cfg.num_tokens, cfg.embed_dim, cfg.head_dim
+    dense = ann_macs(cfg, padding_taps, attention=False)
+    seen = {}  # layer -> mean input value, from forward hooks on the spike-fed layers
+
+    def keep(name):
+        return lambda module, inputs, output: seen.__setitem__(name, float(inputs[0].double().mean()))
+
+    hooks = [m.register_forward_hook(keep(n)) for n, m in model.named_modules()
+             if n in dense and n not in ("sps.stages.0.conv", "head")]
+    try:
+        with torch.no_grad(), record_spikes(model) as rec:
+            model(x if x.dim() == 5 else model.encode(x))
+    finally:
+        for h in hooks:
+            h.remove()
+    rows = [dict(layer="sps.stages.0.conv", kind="MAC", flops=dense["sps.stages.0.conv"], rate=None,
+                 ops=T * dense["sps.stages.0.conv"])]
+    kv_first = d <= N
+    for name in dense:
+        if name in ("sps.stages.0.conv", "head"):
+            continue
+        rows.append(dict(layer=name, kind="AC", flops=dense[name], rate=seen[name], ops=seen[name] * T * dense[name]))
+        if name.endswith(".attn.v.linear"):  # SSA follows the V projection in the forward order
+            p = name[: -len(".v.linear")]
+            attn = model.get_submodule(p)
+
+            def rate(k, p=p, attn=attn):  # Q and K are max-pooled over tokens first where cfg.qk_pool (DVS128)
+                s = rec.spikes[f"{p}.{k}.lif"]
+                return float((attn.pool_tokens(s) if cfg.qk_pool and k in "qk" else s).double().mean())
+            if kv_first:
+                rows.append(dict(layer=f"{p}.kv", kind="AC", flops=N * D * d, rate=rate("k"), ops=rate("k") * T * N * D * d))
+                rows.append(dict(layer=f"{p}.q_kv", kind="AC", flops=N * D * d, rate=rate("q"), ops=rate("q") * T * N * D * d))
+            else:
+                rows.append(dict(layer=f"{p}.qk", kind="AC", flops=N * N * D, rate=rate("q"), ops=rate("q") * T * N * N * D))
+                rows.append(dict(layer=f"{p}.av", kind="AC", flops=N * N * D, rate=rate("v"), ops=rate("v") * T * N * N * D))
+    rows.append(dict(layer="head", kind="MAC", flops=dense["head"], rate=None, ops=dense["head"]))
+    for r in rows:
+        r["energy_mj"] = energy_mj(macs=r["ops"]) if r["kind"] == "MAC" else energy_mj(sops=r["ops"])
+    return rows
+
+
+def totals(rows):
+    """dict(macs, sops, energy_mj) summed over ``ops_table`` rows."""
+    return dict(macs=sum(r["ops"] for r in rows if r["kind"] == "MAC"),
+                sops=sum(r["ops"] for r in rows if r["kind"] == "AC"),
+                energy_mj=sum(r["energy_mj"] for r in rows))

@@ -64,3 +64,61 @@ def test_ann_macs_agree_with_the_engines_flop_convention():
     for name, module, kind in spike_fed_layers(model):
         if kind != "ssa":
             assert macs[name] == layer_flops(module, kind, layer_input_shape(cfg, name), cfg), name
+
+
+def _calibrated(preset="cifar10-4-384", **sizes):
+    import torch
+
+    torch.manual_seed(0)
+    model = sl.create_model(preset, **{**dict(depth=2, embed_dim=32, num_heads=2, T=2), **sizes})
+    cfg = model.cfg
+    if cfg.encoding == "direct":
+        x = torch.rand(6, 3, 32, 32) * 2
+        sl.calibrate_batchnorm(model, model.encode(x))
+    else:
+        torch.manual_seed(1)
+        x = torch.rand(2, 6, 2, cfg.image_size, cfg.image_size) * 3
+        sl.calibrate_batchnorm(model, x)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d):
+                m.bias.add_(0.6)
+    return model.eval(), x
+
+
+@pytest.mark.parametrize("preset,sizes", [("cifar10-4-384", {}), ("dvs128-2-256", dict(image_size=64))])
+def test_ops_table_is_eq21_and_agrees_with_the_engine(preset, sizes):
+    """Per image, the table's SOPs are the engine's eq. 21 estimate; linear layers and Q (K^T V) are also
+    exactly the accumulates the engine performs; the first conv is T x its MACs. DVS128 Gesture pools Q
+    and K over tokens before SSA."""
+    import torch
+
+    from spikformer_lite.engine import Engine, sop_estimate
+
+    model, x = _calibrated(preset, **sizes)
+    rows = energy.ops_table(model, x)
+    by = {r["layer"]: r for r in rows}
+    est = sop_estimate(model, x)
+    run = Engine(model).run(x)
+    for name, value in est.items():
+        row = by[name.replace(".attn.ssa", ".attn.q_kv")]
+        assert row["ops"] * 6 == pytest.approx(value, rel=1e-9), name
+        if not name.endswith(".conv"):
+            assert row["ops"] * 6 == pytest.approx(run.ops[name], rel=1e-9), name
+    assert by["sps.stages.0.conv"]["ops"] == model.cfg.T * by["sps.stages.0.conv"]["flops"] and by["sps.stages.0.conv"]["kind"] == "MAC"
+    kv = by["blocks.0.attn.kv"]
+    cfg = model.cfg
+    assert kv["flops"] == cfg.num_tokens * cfg.embed_dim * cfg.head_dim and 0 < kv["rate"] < 1
+    t = energy.totals(rows)
+    assert t["energy_mj"] == pytest.approx(energy.energy_mj(macs=t["macs"], sops=t["sops"]))
+
+
+def test_firing_rates_per_layer_block_and_qkv():
+    model, x = _calibrated()
+    fr = energy.firing_rates(model, x)
+    with sl.record_spikes(model) as rec:
+        model(model.encode(x))
+    assert fr["layers"] == pytest.approx(sl.firing_rates(rec))
+    assert set(fr["qkv"][1]) == {"q", "k", "v"} and fr["qkv"][0]["q"] == fr["layers"]["blocks.0.attn.q.lif"]
+    block0 = [s for n, s in rec.spikes.items() if n.startswith("blocks.0.")]
+    assert fr["blocks"][0] == pytest.approx(float(sum(s.sum() for s in block0) / sum(s.numel() for s in block0)))
