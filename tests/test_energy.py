@@ -157,3 +157,18 @@ def test_synaptic_operations_agree_with_spikingjellys_op_counter():
         heads = lambda s: s.reshape(*s.shape[:3], 2, -1).transpose(2, 3)  # (T, B, heads, N, d)
         qk_hits = (heads(q) @ heads(k).transpose(-2, -1)).sum()
         assert theirs[f"blocks.{b}.attn"] - theirs[f"blocks.{b}.attn.proj"] == int(qk_hits) + int(v.sum()) * 64
+
+
+def test_ablation_runs_share_one_budget_and_build():
+    from spikformer_lite import ablations, train
+
+    cmds = {n: ablations.command(n, "out") for n in ablations.ABLATIONS}
+    for name, cmd in cmds.items():
+        args = train.build_parser().parse_args(cmd)
+        assert args.epochs == 5 and args.train_subset == 10000 and args.out == f"out/{name}"
+        fields = train.parse_overrides(args.set)
+        assert {k: fields[k] for k in ("depth", "embed_dim", "num_heads")} == dict(depth=1, embed_dim=64, num_heads=2)
+        cfg = sl.get_config(args.preset, **fields, T=args.T)
+        model = sl.Spikformer(cfg)
+        assert model.cfg.attention == fields.get("attention", "ssa")
+    assert {ablations.ABLATIONS[n][0][1] for n in ("T1", "T2", "T4")} == {"1", "2", "4"}
