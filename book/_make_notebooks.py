@@ -1086,7 +1086,370 @@ assert (big.num_tokens, big.head_dim) == (196, 64) and kv < qk and kv65 > qk65
 ''', tags=["hide-cell", "solution"]),
 ]
 
-NOTEBOOKS = {"06_training_cifar.ipynb": CH6, "07_neuromorphic.ipynb": CH7, "08_two_paths.ipynb": CH8}
+CH9 = [
+    md(r'''
+# Spikes, operations and energy
+
+The paper's efficiency claims rest on three numbers: how often neurons fire (Fig. 4), how many synaptic
+operations that causes (eq. 21), and what an operation costs on 45 nm hardware (eq. 22-24: $E_{MAC}$ = 4.6 pJ
+for a multiply-accumulate, $E_{AC}$ = 0.9 pJ for an accumulate). The official repository has no code for any of
+them (spikformer issues #16 and #23 ask for it). This chapter computes all three with `spikformer_lite.energy`,
+checks them against numbers nobody here wrote, and then asks what the 45 nm model leaves out.
+
+**In this chapter you will**
+- measure the firing rates of Q, K and V in each block of the trained CIFAR-10 model (the paper's Fig. 4);
+- build the per-layer table of operations and energy of eq. 21-22, and check the counting against Table 2,
+  Fig. 1 and SpikingJelly's own operation counter;
+- see why SSA can take $Q(K^TV)$ where softmax attention must take $(QK^T)V$, and what that saves by sequence
+  length;
+- price memory access and compare with a quantised ANN, the fairer baseline, in a calculator;
+- read the ablations of Tables 5 and 6 (time steps, SSA against VSA, attention variants) at a scale a CPU
+  trains, and run one yourself.
+
+**Modes.** `SPIKFORMER_MODE=quick` (the default) measures firing rates on 1,000 test images and trains a live
+ablation for one epoch on 5,000 images (about a minute on a 2-core CPU). `full` uses all 10,000 test images and
+the ablations' whole budget for the live run (5 epochs of 10,000 images: about 5 minutes on a 2-core CPU at
+T=1, seconds on a GPU).
+'''),
+    code(SETUP + r'''import json
+import math
+from pathlib import Path
+
+from spikformer_lite import ablations, energy
+from spikformer_lite.engine import Engine
+'''),
+    md(r'''
+## 1. How often the trained model fires (Fig. 4)
+
+A firing rate is spikes per neuron per time step, averaged over the images. `energy.firing_rates` records every
+LIF output with scoped forward hooks (no global state: the hooks go when the `with` block ends) and reports
+them per layer, per block and for Q, K and V. Fig. 4 of the paper shows Q, K and V of the ImageNet model; here
+is our published CIFAR-10 model (chapter 6) on real test images.
+'''),
+    code(r'''
+model, entry = load_published("cifar10-quick")
+cfg = model.cfg
+model.set_backend("numba")
+n_images = 1000 if MODE == "quick" else 10000
+images, labels = data.cifar10_examples(range(0, 10000, 10000 // n_images), split="test")
+x = data.to_tensor(images)
+rates = energy.firing_rates(model, x)
+print(f"published cifar10-quick: {cfg.depth} blocks x {cfg.embed_dim}, T={cfg.T}, {entry['test_acc']:.2%} on the "
+      f"10,000 test images ({entry['test_data']}); rates measured on {len(x)} of them")
+bars = [(f"block {b} {k.upper()}", r) for b, qkv in rates["qkv"].items() for k, r in qkv.items()]
+viz.bar_figure([b for b, _ in bars], [r for _, r in bars], title="firing rate of Q, K and V per block (cf. Fig. 4)",
+               yaxis="spikes per neuron per step").show()
+assert all(0 < r < 1 for _, r in bars)
+''', tags=["hide-input"]),
+    code(r'''
+short = {n: viz.short_layer_name(n) for n in rates["layers"]}
+viz.bar_figure(list(short.values()), list(rates["layers"].values()), title="firing rate of every LIF layer",
+               yaxis="spikes per neuron per step", height=360).show()
+busiest = max(rates["layers"], key=rates["layers"].get)
+quietest = min(rates["layers"], key=rates["layers"].get)
+print(f"busiest layer {short[busiest]}: {rates['layers'][busiest]:.3f}; quietest {short[quietest]}: "
+      f"{rates['layers'][quietest]:.3f}")
+''', tags=["hide-input"]),
+    md(r'''
+## 2. Operations and energy, layer by layer (eq. 21-22)
+
+Eq. 21 counts a spike-fed layer's synaptic operations as $SOPs = fr \times T \times FLOPs$, where FLOPs are the
+MACs of the same layer run densely and $fr$ the rate of its *input*. Eq. 22 prices the first convolution (it sees
+pixels, so it multiplies) as $T$ times its MACs at 4.6 pJ, and every SOP at 0.9 pJ. `energy.ops_table` does this
+per layer, per image. Two conventions are parameters: whether a 3x3 convolution's taps on the zero padding count
+(here they do not: the engine of chapter 8 never performs them) and the order of SSA's two products (the cheaper
+one, section 4).
+
+Layers fed with the residual stream (Q, K, V and the first MLP layer) see token *counts*, 0, 1 or 2 for a
+token that spiked in both summands; a count of 2 is two additions, so their rate is the mean count.
+'''),
+    code(r'''
+rows = energy.ops_table(model, x)
+tot = energy.totals(rows)
+table = [dict(layer=r["layer"], kind=r["kind"], **{"MACs dense (M)": f"{r['flops'] / 1e6:.3f}",
+                                 "input rate": "" if r["rate"] is None else f"{r['rate']:.3f}",
+                                 "ops (M)": f"{r['ops'] / 1e6:.3f}", "energy (µJ)": f"{r['energy_mj'] * 1e3:.3f}"})
+         for r in rows]
+display(Markdown(viz.markdown_table(table)))
+print(f"per image: {tot['sops'] / 1e6:.2f} M SOPs (AC) + {tot['macs'] / 1e6:.2f} M MACs = {tot['energy_mj'] * 1e3:.1f} µJ")
+assert math.isclose(tot["energy_mj"], (0.9 * tot["sops"] + 4.6 * tot["macs"]) * 1e-9, rel_tol=1e-12)
+ac = [r for r in rows if r["kind"] == "AC"]
+assert all(math.isclose(r["ops"], r["rate"] * cfg.T * r["flops"]) for r in ac)   # eq. 21, row by row
+first_share = rows[0]["energy_mj"] / tot["energy_mj"]
+print(f"the first convolution (pixels, MACs, counted T={cfg.T} times) is {first_share:.0%} of the energy")
+''', tags=["hide-input"]),
+    md(r'''
+The engine of chapter 8 counts the additions it actually performs; on the layers that see binary spikes it
+agrees with eq. 21 exactly, because a spike at an image border reaches fewer outputs and eq. 21 with the
+padding taps excluded accounts for that only on average. **Check:** the two counts side by side for 8 images.
+'''),
+    code(r'''
+engine_run = Engine(model).run(x[:8])
+eq21 = {r["layer"]: r["ops"] for r in energy.ops_table(model, x[:8])}
+check = [dict(layer=viz.short_layer_name(n), engine=f"{engine_run.ops[n] / 8 / 1e6:.3f} M", eq21=f"{eq21[n] / 1e6:.3f} M",
+              ratio=f"{engine_run.ops[n] / 8 / eq21[n]:.3f}") for n in eq21 if n in engine_run.ops and eq21[n] > 0]
+display(Markdown(viz.markdown_table(check)))
+linear = [n for n in eq21 if n.endswith(".linear") and n in engine_run.ops]
+assert all(math.isclose(engine_run.ops[n] / 8, eq21[n], rel_tol=1e-6) for n in linear)
+'''),
+    md(r'''
+## 3. Checks against numbers no one here wrote
+
+**Table 2, the ANN.** The paper gives the ANN Transformer-8-512 at 224x224 8.33 G FLOPs and 38.34 mJ, which is
+8.33 G x 4.6 pJ: its "FLOPs" are MACs. Our `energy.ann_macs` counts the same architecture densely (padding taps
+included, as tools such as thop do); with the two attention products counted it is 8.57 G, without them 8.26 G:
+the paper's number lies between, so its counter saw part of the attention. **Fig. 1.** "77 x 10^6" operations
+for one Q, K, V attention of the 8-512 model in one step is $Q K^T$ plus $(QK^T)V$ at 2 FLOPs per MAC.
+'''),
+    code(r'''
+big = sl.get_config("imagenet-8-512")
+with_attn, no_attn = sum(energy.ann_macs(big).values()), sum(energy.ann_macs(big, attention=False).values())
+N, D = big.num_tokens, big.embed_dim
+fig1 = 2 * (2 * N * N * D)   # Q K^T and (Q K^T) V, N^2 D MACs each, 2 FLOPs per MAC
+rows3 = [dict(quantity="ANN Transformer-8-512 MACs", paper="8.33 G", ours=f"{no_attn / 1e9:.3f} G (no attention) - {with_attn / 1e9:.3f} G (with)"),
+         dict(quantity="its energy at 4.6 pJ per MAC", paper="38.34 mJ", ours=f"{energy.energy_mj(macs=no_attn):.2f} - {energy.energy_mj(macs=with_attn):.2f} mJ"),
+         dict(quantity="Fig. 1 vanilla attention, one step", paper="77 x 10^6", ours=f"{fig1 / 1e6:.1f} x 10^6 FLOPs"),
+         dict(quantity="its energy at 4.6 pJ", paper="354.2 µJ", ours=f"{fig1 * 4.6e-6:.1f} µJ")]
+display(Markdown(viz.markdown_table(rows3)))
+assert no_attn < 8.33e9 < with_attn and abs(fig1 / 77e6 - 1) < 0.03
+assert (round(no_attn / 1e9, 2), round(with_attn / 1e9, 2)) == (8.26, 8.57)
+'''),
+    md(r'''
+**SpikingJelly's operation counter.** SpikingJelly 2.0 ships `activation_based.op_counter.SynOpCounter`,
+written independently of this project. It counts an addition wherever one operand of a product is binary. On
+the layers fed with binary spikes it gives the engine's count exactly; on the layers fed with token counts
+(Q, K, V, the first MLP layer) it counts nothing, because a count of 2 is not binary; and it counts SSA as the
+model computes it, $(QK^T)V$, not in the engine's cheaper order. **Check:** both on 8 images.
+'''),
+    code(r'''
+theirs = energy.spikingjelly_sops(model, x[:8])
+sj_rows = []
+for n, ours in engine_run.ops.items():
+    if n.endswith(".linear") or n.endswith(".conv"):
+        sj_rows.append(dict(layer=viz.short_layer_name(n), engine=int(ours), SpikingJelly=int(theirs.get(n, 0)),
+                            same="yes" if ours == theirs.get(n, 0) else "no (fed with counts)"))
+display(Markdown(viz.markdown_table(sj_rows)))
+binary_fed = [n for n in engine_run.ops if n.endswith((".proj.linear", ".fc2.linear"))
+              or (n.startswith("sps.") and n != "sps.stages.0.conv")]
+count_fed = [n for n in engine_run.ops if n.endswith((".q.linear", ".k.linear", ".v.linear", ".fc1.linear"))]
+assert all(theirs[n] == engine_run.ops[n] for n in binary_fed)
+assert all(theirs.get(n, 0) == 0 < engine_run.ops[n] for n in count_fed)
+'''),
+    md(r'''
+## 4. Two orders for one product
+
+Softmax attention must form $QK^T$ first: the softmax sits between the two products. SSA has no softmax, so
+$(QK^T)V = Q(K^TV)$ and it may take the cheaper side: $2N^2D$ MACs in the first order, $2NDd$ in the second
+($d$ the head dimension), equal where the sequence is as long as a head, $N = d$. With 64 tokens and heads of 32
+channels our CIFAR model saves half; at ImageNet's 196 tokens and heads of 64 channels, two thirds.
+'''),
+    code(r'''
+small = dict(N=cfg.num_tokens, D=cfg.embed_dim, d=cfg.head_dim)
+viz.attention_order_figure(cfg.embed_dim, cfg.head_dim, marks={f"CIFAR-10, N={cfg.num_tokens}": cfg.num_tokens,
+                                                               "ImageNet, N=196": 196}).show()
+saving = {name: 1 - energy.attention_macs(c.num_tokens, c.embed_dim, c.head_dim, "kv_first")
+          / energy.attention_macs(c.num_tokens, c.embed_dim, c.head_dim, "qk_first") for name, c in (("CIFAR", cfg), ("ImageNet", big))}
+print({k: f"{v:.0%} fewer MACs" for k, v in saving.items()})
+assert math.isclose(saving["CIFAR"], 0.5) and math.isclose(saving["ImageNet"], 1 - 64 / 196)
+''', tags=["hide-input"]),
+    md(r'''
+## 5. What the 45 nm model leaves out
+
+Eq. 22 prices arithmetic only. Two critiques change the picture:
+
+- **Memory access.** In Horowitz's 45 nm table (ISSCC 2014), which eq. 22 takes its 4.6 and 0.9 pJ from, a
+  64-bit read from an 8 KB SRAM costs 10 pJ: one 32-bit load costs about as much as five 32-bit float adds. An
+  SNN reads a weight for every synaptic operation and reads and writes every neuron's membrane potential at
+  every time step.
+- **The baseline.** A rate code over $T$ steps carries 0 to $T$ spikes, as much as an activation of
+  $\lceil \log_2(T+1) \rceil$ bits. Yan et al. (arXiv 2409.08290) therefore compare with a quantised ANN (QNN)
+  of that width, not a 32-bit float ANN, and with memory and data movement counted find that a rate-coded SNN
+  at $T=5$ wins only below an average spike rate of about 5.7% (6.4% in an earlier version) under typical
+  neuromorphic-hardware assumptions.
+
+`energy.memory_model` is a deliberately small model of the same question with every assumption a parameter:
+integer weights of `weight_bits`, membrane potentials of `membrane_bits`, every bit moved at the 8 KB SRAM
+price, no DRAM and no network-on-chip. The one assumption that moves the answer most is weight reuse: a dense
+QNN array can load each weight once per image and use it for all $N$ tokens, while an event-driven SNN loads
+it per spike. The break-even rate is where the SNN's energy equals the QNN's.
+'''),
+    code(r'''
+spike_fed = [r for r in rows if r["kind"] == "AC"]
+avg_rate = sum(r["ops"] for r in spike_fed) / (cfg.T * sum(r["flops"] for r in spike_fed))
+be = {reuse: energy.memory_model(cfg, avg_rate, qnn_weight_reuse=reuse) for reuse in (None, 1)}
+print(f"average input rate of the trained model's spike-fed layers (ops-weighted): {avg_rate:.3f}")
+for reuse, label in ((None, "QNN reuses each weight over all tokens"), (1, "no weight reuse on either side")):
+    m = be[reuse]
+    print(f"{label:40s}: SNN {m['snn'] * 1e3:7.1f} µJ ({m['snn_memory'] / m['snn']:.0%} memory), QNN "
+          f"{m['qnn'] * 1e3:7.1f} µJ; break-even rate {m['break_even']:.3f}")
+print(f"the paper's compute-only model: SNN {be[None]['paper_snn'] * 1e3:.1f} µJ against fp32 ANN "
+      f"{be[None]['paper_ann'] * 1e3:.1f} µJ; break-even rate 4.6 / (0.9 T) = {be[None]['paper_break_even']:.2f}")
+low, high = be[None]["break_even"], be[1]["break_even"]
+assert low < high and be[None]["paper_break_even"] > 1   # by eq. 22 alone the SNN wins at any rate
+assert low < 0.1 and be[None]["snn_memory"] / be[None]["snn"] > 0.5   # "a few percent"; "mostly memory"
+where = "below both" if avg_rate < low else "between the two" if avg_rate < high else "above both"
+print(f"our measured rate {avg_rate:.3f} lies {where} break-even rates ({low:.3f} and {high:.3f})")
+''', tags=["hide-input"]),
+    md(r'''
+By eq. 22 alone, an SNN at $T$ steps beats a float ANN whenever its rate is below $4.6/(0.9\,T)$, which is more
+than 1 for $T \le 5$: it cannot lose. Counting memory and comparing with a QNN, the break-even falls to a few
+percent when the QNN reuses its weights, the regime Yan et al. describe, and rises far above it only when
+neither side reuses anything. Most of the SNN's energy is then memory, not arithmetic. The printout above says
+where our trained model sits.
+
+**The calculator.** Pick a model, $T$ and the hardware assumptions; the dotted lines are the paper's model,
+the solid ones with memory access, the black line the break-even and the dashed one our model's measured rate.
+'''),
+    code(r'''
+presets = ["cifar10-4-384", "cifar10-2-384", "imagenet-8-384", "imagenet-8-512", "cifar10dvs-2-256"]
+def calculator(preset, T, weight_bits, membrane_bits, reuse):
+    c = cfg if preset == "published cifar10-quick" else sl.get_config(preset)
+    return viz.energy_figure(c, T=T, measured=("cifar10-quick, measured", avg_rate), weight_bits=weight_bits,
+                             membrane_bits=membrane_bits, qnn_weight_reuse=None if reuse == "all tokens" else 1)
+live(calculator,
+     preset=widgets.Dropdown(options=["published cifar10-quick"] + presets, description="model"),
+     T=widgets.IntSlider(value=cfg.T, min=1, max=16, description="T"),
+     weight_bits=widgets.Dropdown(options=[4, 8, 16, 32], value=8, description="weight bits"),
+     membrane_bits=widgets.Dropdown(options=[8, 16, 32], value=16, description="membrane bits"),
+     reuse=widgets.Dropdown(options=["all tokens", "none"], description="QNN reuse"))
+'''),
+    md(r'''
+The same figure without a kernel, for the rendered book: the published model's architecture, a slider over
+$T$, default assumptions (8-bit weights, 16-bit membranes, QNN reusing weights over tokens).
+'''),
+    code(r'''
+viz.energy_slider_figure(cfg, T_values=(1, 2, 4, 8), measured=("cifar10-quick, measured", avg_rate)).show()
+''', tags=["hide-input"]),
+    md(r'''
+## 6. Ablations at a CPU's scale (Tables 5 and 6)
+
+The paper's ablations change one thing at a time on the 4-384 model trained 310 epochs: the time steps $T$,
+softmax attention (VSA, with spike or float V) instead of SSA, and attention maps without spikes ($A_I$, $A_{ReLU}$,
+$A_{LeakyReLU}$, Table 6). `python -m spikformer_lite.ablations` runs the same changes through the training
+CLI with one small budget: a 1-block, 64-dimensional Spikformer (2 heads), the quick recipe, 10,000 training
+images, 5 epochs, evaluated on all 10,000 test images of CIFAR-10 (the JPEG re-encoded offline copy), one seed,
+on a 2-core CPU; then `--summarise` measures each trained model's firing rate, SOPs and energy on 1,000 test
+images. The logs and the summary are committed; this cell only reads them.
+'''),
+    code(r'''
+results = ablations.load_results()
+def wilson(p, n=10000, z=1.96):
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+abl_rows = []
+for name, r in results.items():
+    lo, hi = wilson(r["test_acc"])
+    abl_rows.append({"run": name, "ours: top-1 (95% interval)": f"{r['test_acc']:.2%} ({lo:.1%}-{hi:.1%})",
+                     "firing rate": f"{r['firing_rate']:.3f}" if "firing_rate" in r else "not measured",
+                     "SOPs (M)": f"{r['sops'] / 1e6:.2f}" if "sops" in r else "",
+                     "energy (µJ)": f"{r['energy_mj'] * 1e3:.2f}" if "energy_mj" in r else "",
+                     "paper (4-384, 310 epochs)": r["paper"]})
+display(Markdown(viz.markdown_table(abl_rows)))
+acc = {n: r["test_acc"] for n, r in results.items()}
+assert acc["T1"] < acc["T2"] < acc["T4"]
+''', tags=["hide-input"]),
+    code(r'''
+ssa_vsa = acc["VSA"] - acc["T2"]
+half_width = (wilson(acc["T2"])[1] - wilson(acc["T2"])[0]) / 2
+print(f"more time steps: T=1 {acc['T1']:.2%}, T=2 {acc['T2']:.2%}, T=4 {acc['T4']:.2%} "
+      f"(+{(acc['T4'] - acc['T1']) * 100:.1f} points from T=1 to T=4; the paper: +1.68)")
+print(f"VSA - SSA at T=2: {ssa_vsa * 100:+.2f} points; one run's 95% interval is about ±{half_width * 100:.1f}")
+spread_T1 = max(acc[n] for n in ("T1", "A_I", "A_ReLU", "A_LeakyReLU")) - min(acc[n] for n in ("T1", "A_I", "A_ReLU", "A_LeakyReLU"))
+print(f"at T=1: SSA {acc['T1']:.2%}, A_I {acc['A_I']:.2%}, A_ReLU {acc['A_ReLU']:.2%}, A_LeakyReLU {acc['A_LeakyReLU']:.2%}"
+      f" (spread {spread_T1 * 100:.1f} points)")
+assert acc["T4"] - acc["T1"] > 2 * half_width    # the T effect is far outside one run's noise
+assert abs(ssa_vsa) < half_width                  # SSA and VSA: no difference this scale can resolve
+assert 8 < (acc["T4"] - acc["T1"]) * 100 < 12      # "about ten" points in the text below
+''', tags=["hide-input"]),
+    md(r'''
+What the quick scale shows: accuracy grows with $T$ by far more than one run's noise, as in Table 5 (there by
+1.7 points, here by about ten, because a 5-epoch model is far from converged and each extra step adds signal);
+SSA and VSA at $T=2$ are within one run's 95% interval of each other, consistent with Table 5's 0.22 points,
+which this scale could not resolve either way. What it cannot show: the paper's tenths of a point, anything
+about 310 epochs, or a ranking of the Table 6 variants (their differences are a fraction of a point there,
+and here they depend on one seed). The float variants ($A_I$ and its kin, VSA with float V) multiply: their
+attention products are MACs, which the energy column prices at 4.6 pJ.
+
+**Your run.** One ablation, live: the SSA model at $T$ of your choice with the ablations' model, for one
+epoch of 5,000 images in quick mode (the full budget in full mode).
+'''),
+    code(r'''
+T_live = 1
+budget = dict(epochs=1, n_train=5000) if MODE == "quick" else dict(epochs=5, n_train=10000)
+recipe = train.get_recipe("cifar10", "quick", epochs=budget["epochs"], warmup_epochs=0 if MODE == "quick" else None)
+live_cfg = sl.get_config("cifar10-4-384", depth=1, embed_dim=64, num_heads=2, T=T_live, backend="numba")
+train_split = train.load_split("cifar10", "train").subset(budget["n_train"], seed=0)
+test_split = train.load_split("cifar10", "test").subset(2000, seed=1)
+torch.manual_seed(0)
+live_model = sl.Spikformer(live_cfg)
+optimizer = torch.optim.AdamW(live_model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+for epoch in range(recipe.epochs + recipe.cooldown_epochs):
+    tr = train.train_one_epoch(live_model, train_split, optimizer, recipe, epoch, live_cfg)
+    te = train.evaluate(live_model, test_split, cfg=live_cfg, recipe=recipe, progress=False)
+    print(f"epoch {epoch}: train acc {tr['acc']:.3f}, test acc {te['acc']:.3f} (2,000 test images), {tr['img_per_s']:.0f} img/s")
+live_model.eval()
+live_tot = energy.totals(energy.ops_table(live_model, x[:200]))
+live_rate = energy.firing_rates(live_model, x[:200])
+print(f"your model: {live_tot['energy_mj'] * 1e3:.2f} µJ per image, {live_tot['sops'] / 1e6:.2f} M SOPs; "
+      f"Q, K, V rates {', '.join(f'{k} {v:.3f}' for k, v in live_rate['qkv'][0].items())}")
+assert te["acc"] > 0.12   # above chance (10%) by more than the 2,000-image interval
+'''),
+    md(r'''
+## Summary
+
+- Firing rates, SOPs and energy come from one forward pass with scoped hooks; eq. 21 and eq. 22 are a few
+  lines each in `spikformer_lite.energy`, and the engine's exact count and SpikingJelly's counter agree with
+  them wherever they count the same thing.
+- The paper's ANN figures use MACs ("FLOPs" in Table 2) and its Fig. 1 count uses 2 FLOPs per MAC.
+- SSA's missing softmax lets it take $Q(K^TV)$, linear in the sequence length.
+- The 45 nm model prices arithmetic only. With memory access and a quantised ANN as the baseline the SNN must
+  fire rarely to win, and how rarely depends most on weight reuse; the calculator lets you move each assumption.
+- At a CPU's scale the ablations resolve the effect of $T$, not the small differences between attention
+  variants.
+
+## Exercises
+
+Each stub raises `NotImplementedError` until you fill it in; the solution is in the cell after it.
+
+**Exercise 1.** Compute eq. 21 by hand for block 0's second MLP layer: its input is the first MLP layer's
+spikes; take their rate from `rates["layers"]` and the layer's dense MACs $N \cdot 4D \cdot D$.
+'''),
+    code(r'''
+def fc2_sops(rates, cfg):
+    """SOPs per image of blocks.0.mlp.fc2 by eq. 21."""
+    raise NotImplementedError("exercise 1")
+''', tags=["raises-exception"]),
+    code(r'''
+def fc2_sops(rates, cfg):
+    """SOPs per image of blocks.0.mlp.fc2 by eq. 21."""
+    D, N = cfg.embed_dim, cfg.num_tokens
+    return rates["layers"]["blocks.0.mlp.fc1.lif"] * cfg.T * N * cfg.mlp_ratio * D * D
+
+mine = fc2_sops(rates, cfg)
+theirs_row = next(r for r in rows if r["layer"] == "blocks.0.mlp.fc2.linear")
+assert math.isclose(mine, theirs_row["ops"], rel_tol=1e-6), (mine, theirs_row["ops"])
+''', tags=["hide-cell", "solution"]),
+    md(r'''
+**Exercise 2.** With `energy.memory_model`, find the smallest $T$ at which the paper's compute-only model lets
+the fp32 ANN win at a firing rate of 0.25 (the break-even $4.6/(0.9T)$ falls below 0.25).
+'''),
+    code(r'''
+def first_T_where_ann_wins(rate):
+    raise NotImplementedError("exercise 2")
+''', tags=["raises-exception"]),
+    code(r'''
+def first_T_where_ann_wins(rate):
+    T = 1
+    while energy.memory_model(cfg, rate, T=T)["paper_break_even"] >= rate:
+        T += 1
+    return T
+
+assert first_T_where_ann_wins(0.25) == 21   # 4.6 / (0.9 * 21) = 0.243
+''', tags=["hide-cell", "solution"]),
+]
+
+NOTEBOOKS = {"06_training_cifar.ipynb": CH6, "07_neuromorphic.ipynb": CH7, "08_two_paths.ipynb": CH8, "09_energy.ipynb": CH9}
 
 
 def build(name):

@@ -17,6 +17,8 @@ Two counting conventions matter for matching the paper's numbers, and both are p
   for a softmax transformer, N^2 D and N D d for the two products of SSA in Q (K^T V) order.
 """
 
+import math
+
 from .config import SpikformerConfig
 
 E_MAC_PJ = 4.6  # picojoules per 32-bit floating-point multiply-accumulate, 45 nm (the paper, after Horowitz 2014)
@@ -89,7 +91,8 @@ def firing_rates(model, x):
     for b in range(model.cfg.depth):
         mine = {n: s for n, s in rec.spikes.items() if n.startswith(f"blocks.{b}.")}
         blocks[b] = float(sum(s.double().sum() for s in mine.values()) / sum(s.numel() for s in mine.values()))
-        qkv[b] = {k: layers[f"blocks.{b}.attn.{k}.lif"] for k in ("q", "k", "v")}
+        # attention ablations with float Q_F, K_F (or V_F) do not fire those LIFs: they are left out
+        qkv[b] = {k: layers[f"blocks.{b}.attn.{k}.lif"] for k in ("q", "k", "v") if f"blocks.{b}.attn.{k}.lif" in layers}
     return dict(layers=layers, blocks=blocks, qkv=qkv)
 
 
@@ -101,7 +104,8 @@ def ops_table(model, x, padding_taps=False):
 
     SSA is two rows, in the model's cheaper order (the engine's): for Q (K^T V), K^T V at K's rate
     (each K spike adds a row of V) and Q (K^T V) at Q's rate; for (Q K^T) V, Q K^T at Q's rate and
-    (Q K^T) V at V's rate. The head (a dense layer on averaged counts) is a MAC row.
+    (Q K^T) V at V's rate. The attention ablations (``cfg.attention`` other than "ssa") multiply float
+    Q_F K_F^T (N^2 D MACs per step), then A V as MACs with a float V_F or as ACs at V's rate. The head (a dense layer on averaged counts) is a MAC row.
     """
     import torch
 
@@ -137,7 +141,13 @@ def ops_table(model, x, padding_taps=False):
             def rate(k, p=p, attn=attn):  # Q and K are max-pooled over tokens first where cfg.qk_pool (DVS128)
                 s = rec.spikes[f"{p}.{k}.lif"]
                 return float((attn.pool_tokens(s) if cfg.qk_pool and k in "qk" else s).double().mean())
-            if kv_first:
+            if cfg.attention != "ssa":  # Table 1/5 ablations: float Q_F K_F^T is a MAC product (N^2 D)
+                rows.append(dict(layer=f"{p}.qk", kind="MAC", flops=N * N * D, rate=None, ops=T * N * N * D))
+                if cfg.attention == "vsa_float_v":
+                    rows.append(dict(layer=f"{p}.av", kind="MAC", flops=N * N * D, rate=None, ops=T * N * N * D))
+                else:  # float A times spike V: each V spike adds a column of A
+                    rows.append(dict(layer=f"{p}.av", kind="AC", flops=N * N * D, rate=rate("v"), ops=rate("v") * T * N * N * D))
+            elif kv_first:
                 rows.append(dict(layer=f"{p}.kv", kind="AC", flops=N * D * d, rate=rate("k"), ops=rate("k") * T * N * D * d))
                 rows.append(dict(layer=f"{p}.q_kv", kind="AC", flops=N * D * d, rate=rate("q"), ops=rate("q") * T * N * D * d))
             else:
@@ -154,3 +164,113 @@ def totals(rows):
     return dict(macs=sum(r["ops"] for r in rows if r["kind"] == "MAC"),
                 sops=sum(r["ops"] for r in rows if r["kind"] == "AC"),
                 energy_mj=sum(r["energy_mj"] for r in rows))
+
+
+def spikingjelly_sops(model, x):
+    """SpikingJelly 2.0's own synaptic-operation count of ``model`` on images ``x``: {module name: SOPs}.
+
+    ``activation_based.op_counter.SynOpCounter`` counts an operation wherever an operand is binary, so it
+    counts nothing on layers fed with the residual stream's token counts (Q, K, V, the first MLP layer) and
+    counts SSA's products as they are computed, (Q K^T) V. The chapter on energy sets it beside our count.
+    """
+    import torch
+    from spikingjelly.activation_based.op_counter import DispatchCounterMode, SynOpCounter
+
+    counter = SynOpCounter()
+    with torch.no_grad(), DispatchCounterMode([counter]):
+        model(x if x.dim() == 5 else model.encode(x))
+    prefix = type(model).__name__ + "."
+    return {scope.removeprefix(prefix): sum(ops.values()) for scope, ops in counter.get_counts().items()}
+
+
+def attention_macs(N, D, d, order):
+    """MACs of the two attention products of one block at one time step, summed over the D / d heads:
+    ``order="qk_first"`` is (Q K^T) V, 2 N^2 D; ``"kv_first"`` is Q (K^T V), 2 N D d. Softmax attention must
+    take the first order (the softmax sits between the products); SSA has no softmax and may take either."""
+    if order == "qk_first":
+        return 2 * N * N * D
+    if order == "kv_first":
+        return 2 * N * D * d
+    raise ValueError(f"order must be 'qk_first' or 'kv_first', got {order!r}")
+
+
+def lif_neurons(cfg: SpikformerConfig):
+    """LIF neurons the model updates per image and time step (each holds a membrane potential): the SPS
+    stages at their convolution's resolution (eq. 10 pools after the LIF), the RPE, and per block Q, K, V,
+    the attention LIF, the projection, and the two MLP layers."""
+    D, N = cfg.embed_dim, cfg.num_tokens
+    widths = (D // 8, D // 4, D // 2, D)
+    side, total = cfg.image_size, 0
+    for i in range(4):
+        total += side * side * widths[i]
+        if cfg.sps_pool[i]:
+            side = (side - 1) // 2 + 1
+    total += N * D
+    return total + cfg.depth * (6 * N * D + N * cfg.mlp_ratio * D)
+
+
+# Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014, 45 nm at 0.9 V, in pJ.
+HOROWITZ_45NM_PJ = {
+    "int8 add": 0.03, "int32 add": 0.1, "fp16 add": 0.4, "fp32 add": 0.9,
+    "int8 mult": 0.2, "int32 mult": 3.1, "fp16 mult": 1.1, "fp32 mult": 3.7,
+    "SRAM 8 KB, 64-bit read": 10.0, "SRAM 32 KB, 64-bit read": 20.0, "SRAM 1 MB, 64-bit read": 100.0,
+}
+
+
+def qnn_bits(T):
+    """Activation bits of the quantised ANN that carries as much as a rate code over T steps (0..T spikes):
+    ceil(log2(T + 1)) (Yan et al., arXiv 2409.08290)."""
+    return max(1, math.ceil(math.log2(T + 1)))
+
+
+def memory_model(cfg: SpikformerConfig, rate, T=None, weight_bits=8, membrane_bits=16,
+                 pj_per_bit=HOROWITZ_45NM_PJ["SRAM 8 KB, 64-bit read"] / 64, qnn_weight_reuse=None):
+    """Energy per image (mJ) of the model's spike-fed layers (everything but the first convolution and
+    the head, SSA in Q (K^T V) order) with memory access counted, next to the paper's compute-only view.
+
+    A deliberately small model, every assumption a parameter (the chapter's calculator moves them):
+    - SNN, T steps, average input firing rate ``rate``: each input spike adds one weight to each of its
+      targets, so rate x T x MACs accumulates (an int32 add, or an fp32 add for 32-bit weights) and as many
+      weight reads; every LIF neuron reads and writes its membrane potential (``membrane_bits``) at every
+      step and writes one spike bit.
+    - QNN with qnn_bits(T) activation bits and the same weights: one MAC per connection per image (an int8
+      multiply scaled by bits x weight_bits / 64, plus an int32 add; fp32 MAC for 32-bit weights); each
+      weight read once per ``qnn_weight_reuse`` MACs (None: once per image, reused over all N tokens as a
+      weight-stationary array does; 1: no reuse, like the SNN); each activation written and read once.
+    - Memory: ``pj_per_bit`` for every bit moved (default: Horowitz's 8 KB SRAM, 10 pJ per 64-bit read,
+      so a 32-bit load costs 5 pJ, about five fp32 adds); no DRAM, no network-on-chip.
+    Returns dict of mJ: snn_compute, snn_memory, snn, qnn_compute, qnn_memory, qnn, and the paper's
+    compute-only figures paper_snn (0.9 pJ x SOPs) and paper_ann (4.6 pJ x MACs, one step), plus
+    break_even (the rate at which snn == qnn) and paper_break_even (the rate at which paper_snn == paper_ann).
+    """
+    T = cfg.T if T is None else T
+    if not 0 <= rate <= 1:
+        raise ValueError(f"rate is spikes per neuron per step, between 0 and 1; got {rate}")
+    if weight_bits not in (1, 2, 4, 8, 16, 32):
+        raise ValueError(f"weight_bits must be one of 1, 2, 4, 8, 16, 32; got {weight_bits}")
+    e = HOROWITZ_45NM_PJ
+    dense = ann_macs(cfg, padding_taps=False, attention=False)
+    macs = sum(v for k, v in dense.items() if k not in ("sps.stages.0.conv", "head"))
+    macs += cfg.depth * attention_macs(cfg.num_tokens, cfg.embed_dim, cfg.head_dim, "kv_first")
+    neurons = lif_neurons(cfg)
+    bits = qnn_bits(T)
+    acc = e["fp32 add"] if weight_bits == 32 else e["int32 add"]
+    mac = E_MAC_PJ if weight_bits == 32 else e["int8 mult"] * bits * weight_bits / 64 + e["int32 add"]
+    reuse = cfg.num_tokens if qnn_weight_reuse is None else qnn_weight_reuse
+
+    def snn(r):
+        compute = r * T * macs * acc
+        memory = (r * T * macs * weight_bits + T * neurons * (2 * membrane_bits + 1)) * pj_per_bit
+        return compute, memory
+
+    snn_compute, snn_memory = snn(rate)
+    qnn_compute = macs * mac
+    qnn_memory = (macs / reuse * weight_bits + 2 * neurons * bits) * pj_per_bit
+    zero, one = sum(snn(0.0)), sum(snn(1.0))
+    out = dict(snn_compute=snn_compute, snn_memory=snn_memory, snn=snn_compute + snn_memory,
+               qnn_compute=qnn_compute, qnn_memory=qnn_memory, qnn=qnn_compute + qnn_memory,
+               paper_snn=E_AC_PJ * rate * T * macs, paper_ann=E_MAC_PJ * macs)
+    out = {k: v * 1e-9 for k, v in out.items()}
+    out["break_even"] = (qnn_compute + qnn_memory - zero) / (one - zero)
+    out["paper_break_even"] = E_MAC_PJ / (E_AC_PJ * T)
+    return out

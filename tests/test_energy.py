@@ -136,15 +136,13 @@ def test_synaptic_operations_agree_with_spikingjellys_op_counter():
       differs, and is checked against eq. 21 elsewhere.
     """
     import torch
-    from spikingjelly.activation_based.op_counter import DispatchCounterMode, SynOpCounter
 
     from spikformer_lite.engine import Engine
 
     model, x = _calibrated()
-    counter = SynOpCounter()
-    with torch.no_grad(), DispatchCounterMode([counter]), sl.record_spikes(model) as rec:
+    theirs = energy.spikingjelly_sops(model, x)
+    with torch.no_grad(), sl.record_spikes(model) as rec:
         model(model.encode(x))
-    theirs = {scope.removeprefix("Spikformer."): sum(ops.values()) for scope, ops in counter.get_counts().items()}
     run = Engine(model).run(x)
     binary_fed = ["sps.stages.1.conv", "sps.stages.2.conv", "sps.stages.3.conv", "sps.rpe.conv"] + [
         f"blocks.{b}.{n}.linear" for b in range(2) for n in ("attn.proj", "mlp.fc2")]
@@ -172,3 +170,45 @@ def test_ablation_runs_share_one_budget_and_build():
         model = sl.Spikformer(cfg)
         assert model.cfg.attention == fields.get("attention", "ssa")
     assert {ablations.ABLATIONS[n][0][1] for n in ("T1", "T2", "T4")} == {"1", "2", "4"}
+
+
+def test_lif_neurons_count_what_the_model_records():
+    import torch
+
+    for preset, sizes in [("cifar10-4-384", dict(depth=1, embed_dim=64, num_heads=2)), ("dvs128-2-256", dict(embed_dim=64, num_heads=2))]:
+        model = sl.create_model(preset, **sizes).eval()
+        c = model.cfg
+        x = torch.rand(c.T, 1, c.in_channels, c.image_size, c.image_size)
+        with torch.no_grad(), sl.record_spikes(model) as rec:
+            model(x)
+        assert energy.lif_neurons(c) == sum(s.numel() for s in rec.spikes.values()) // c.T, preset
+
+
+def test_attention_orders_cross_where_the_sequence_is_as_long_as_a_head():
+    D, d = 384, 48
+    assert energy.attention_macs(64, D, d, "kv_first") < energy.attention_macs(64, D, d, "qk_first")
+    assert energy.attention_macs(d, D, d, "kv_first") == energy.attention_macs(d, D, d, "qk_first")
+    assert energy.attention_macs(16, D, d, "kv_first") > energy.attention_macs(16, D, d, "qk_first")
+    with pytest.raises(ValueError, match="order must be"):
+        energy.attention_macs(64, D, d, "softmax")
+
+
+def test_memory_model_break_even_and_limits():
+    cfg = sl.get_config("cifar10-4-384")
+    assert [energy.qnn_bits(T) for T in (1, 2, 3, 4, 7, 8)] == [1, 2, 2, 3, 3, 4]
+    for reuse in (None, 1):
+        m = energy.memory_model(cfg, 0.1, qnn_weight_reuse=reuse)
+        at = energy.memory_model(cfg, m["break_even"], qnn_weight_reuse=reuse)
+        assert at["snn"] == pytest.approx(at["qnn"], rel=1e-9)
+        assert m["snn"] == pytest.approx(m["snn_compute"] + m["snn_memory"])
+    # Reusing weights over the tokens makes the dense baseline cheaper, so the SNN must fire less to win.
+    assert energy.memory_model(cfg, 0.1)["break_even"] < energy.memory_model(cfg, 0.1, qnn_weight_reuse=1)["break_even"]
+    # The paper's compute-only model: SNN wins below 4.6 / (0.9 T), above 1 for T = 4 (it always wins).
+    m = energy.memory_model(cfg, 0.2)
+    assert m["paper_break_even"] == pytest.approx(4.6 / 3.6) and m["paper_snn"] < m["paper_ann"]
+    # Horowitz: a 32-bit load from an 8 KB SRAM (5 pJ) is about five fp32 adds.
+    assert 32 * 10.0 / 64 / energy.HOROWITZ_45NM_PJ["fp32 add"] == pytest.approx(5.56, abs=0.01)
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        energy.memory_model(cfg, 1.5)
+    with pytest.raises(ValueError, match="weight_bits"):
+        energy.memory_model(cfg, 0.1, weight_bits=3)

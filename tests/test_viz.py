@@ -238,3 +238,23 @@ def test_rate_sweep_figure_marks_the_crossover():
     assert list(fig.data[0].y) == [1.0, 2.0, 8.0] and fig.data[1].name.startswith("dense")
     assert any("crossover 0.200" in (a.text or "") for a in fig.layout.annotations)
     assert any((a.text or "") == "model" for a in fig.layout.annotations)
+
+
+def test_energy_figures():
+    from spikformer_lite import energy
+
+    cfg = sl.get_config("cifar10-4-384")
+    fig = viz.energy_figure(cfg, measured=("trained model", 0.12))
+    names = [t.name for t in fig.data]
+    assert len(fig.data) == 6 and names[-1] == "trained model: 0.120"
+    be = energy.memory_model(cfg, 0.1)["break_even"]
+    assert fig.data[4].x[0] == pytest.approx(be) and f"{be:.3f}" in names[4]
+    # the SNN curves grow with the rate, the ANN ones do not
+    assert fig.data[0].y[-1] > fig.data[0].y[0] and fig.data[1].y[-1] == fig.data[1].y[0]
+    fig = viz.energy_slider_figure(cfg, T_values=(1, 2, 4))
+    assert [f.name for f in fig.frames] == ["T=1", "T=2", "T=4"] and fig.layout.sliders[0].active == 2
+    assert fig.frames[0].data[2].y[-1] < fig.frames[2].data[2].y[-1]  # more steps, more SNN energy
+    fig = viz.attention_order_figure(384, 48, marks={"CIFAR-10": 64})
+    qk, kv = fig.data
+    assert (np.asarray(qk.y) > np.asarray(kv.y))[np.asarray(qk.x) > 48].all()
+    assert (np.asarray(qk.y) < np.asarray(kv.y))[np.asarray(qk.x) < 48].all()

@@ -27,3 +27,6 @@ from .engine import (  # noqa: F401
     short_layer_name, layer_activity, layer_activity_figure, layer_activity_slider_figure, and_popcount_figure,
     rate_sweep_figure,
 )
+from .energy import (  # noqa: F401
+    energy_curves, energy_figure, energy_slider_figure, attention_order_figure,
+)

@@ -8,13 +8,14 @@ from ._base import INPUT_COLOR, MEMBRANE_COLOR, SPIKE_COLOR, _np, _slider
 
 
 def short_layer_name(name):
-    """'blocks.0.mlp.fc1.linear' -> 'b0 fc1', 'sps.stages.2.conv' -> 'sps2', 'sps.rpe.conv' -> 'rpe'."""
+    """'blocks.0.mlp.fc1.linear' -> 'b0 fc1', 'sps.stages.2.conv' -> 'sps2', 'sps.rpe.conv' -> 'rpe';
+    a layer's LIF ('blocks.0.attn.q.lif') is named after its layer ('b0 q')."""
     parts = name.split(".")
     if name.startswith("sps.stages."):
         return f"sps{parts[2]}"
     if name.startswith("sps.rpe"):
         return "rpe"
-    return f"b{parts[1]} {parts[-2] if parts[-1] in ('linear', 'ssa') and parts[-2] != 'attn' else parts[-1]}"
+    return f"b{parts[1]} {parts[-2] if parts[-1] in ('linear', 'ssa', 'lif') and parts[-2] != 'attn' else parts[-1]}"
 
 
 def layer_activity(inputs, layer, t=0, sample=0):
