@@ -212,3 +212,29 @@ def test_memory_model_break_even_and_limits():
         energy.memory_model(cfg, 1.5)
     with pytest.raises(ValueError, match="weight_bits"):
         energy.memory_model(cfg, 0.1, weight_bits=3)
+
+
+def test_committed_ablation_results_match_their_logs():
+    from spikformer_lite import ablations
+
+    results = ablations.load_results()
+    assert set(results) == set(ablations.ABLATIONS)
+    for name, r in results.items():
+        assert len(r["log"]) == 5 and r["test_acc"] == r["log"][-1]["test_acc"], name
+        if "energy_mj" in r:
+            assert r["energy_mj"] == pytest.approx((0.9 * r["sops"] + 4.6 * r["macs"]) * 1e-9)
+    with pytest.raises(FileNotFoundError, match="--summarise"):
+        ablations.load_results("/nonexistent")
+
+
+@pytest.mark.parametrize("variant", ["identity", "vsa", "vsa_float_v"])
+def test_ops_table_prices_float_attention_as_macs(variant):
+    import torch
+
+    model = sl.create_model("cifar10-4-384", depth=1, embed_dim=32, num_heads=2, T=1, attention=variant).eval()
+    rows = {r["layer"]: r for r in energy.ops_table(model, torch.rand(2, 3, 32, 32))}
+    N, D = model.cfg.num_tokens, model.cfg.embed_dim
+    assert rows["blocks.0.attn.qk"]["kind"] == "MAC" and rows["blocks.0.attn.qk"]["ops"] == N * N * D
+    assert rows["blocks.0.attn.av"]["kind"] == ("MAC" if variant == "vsa_float_v" else "AC")
+    rates = energy.firing_rates(model, torch.rand(2, 3, 32, 32))
+    assert set(rates["qkv"][0]) == (set() if variant == "vsa_float_v" else {"v"})  # Q_F, K_F (and V_F) are floats
