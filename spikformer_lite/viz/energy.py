@@ -27,13 +27,14 @@ def _traces(cfg, T, rates, measured, memory_kw):
     c = energy_curves(cfg, T, rates, **memory_kw)
     traces = [go.Scatter(x=rates, y=c[key], name=label, mode="lines", line=dict(color=colour, dash=dash))
               for key, label, colour, dash in CURVES]
-    top = max(max(v) for k, v in c.items() if k != "break_even")
+    values = [y for k, v in c.items() if k != "break_even" for y in v]
+    top, bottom = max(values), min(y for y in values if y > 0)  # the energy axis is logarithmic
     be = c["break_even"]
-    traces.append(go.Scatter(x=[be, be], y=[0, top], mode="lines", line=dict(color="black", width=1),
+    traces.append(go.Scatter(x=[be, be], y=[bottom, top], mode="lines", line=dict(color="black", width=1),
                              name=f"break-even with memory: {be:.3f}"))
     if measured is not None:
         label, rate = measured
-        traces.append(go.Scatter(x=[rate, rate], y=[0, top], mode="lines", line=dict(color="gray", dash="dash"),
+        traces.append(go.Scatter(x=[rate, rate], y=[bottom, top], mode="lines", line=dict(color="gray", dash="dash"),
                                  name=f"{label}: {rate:.3f}"))
     return traces
 
@@ -41,13 +42,13 @@ def _traces(cfg, T, rates, measured, memory_kw):
 def energy_figure(cfg, T=None, measured=None, rates=None, height=420, **memory_kw):
     """Energy per image of the spike-fed layers against the average firing rate: the paper's compute-only
     view (dotted) and ``energy.memory_model`` with memory access (solid), with the break-even rate and an
-    optional measured ``(label, rate)``. ``memory_kw`` goes to ``energy.memory_model``."""
+    optional measured ``(label, rate)``, on a logarithmic energy axis. ``memory_kw`` goes to ``energy.memory_model``."""
     T = cfg.T if T is None else T
     rates = np.linspace(0, 0.5, 51) if rates is None else rates
     fig = go.Figure(_traces(cfg, T, rates, measured, memory_kw))
     bits = energy.qnn_bits(T)
     fig.update_layout(height=height, xaxis_title="average input firing rate (spikes per neuron per step)",
-                      yaxis_title="mJ per image", legend=dict(font_size=10),
+                      yaxis_title="mJ per image", yaxis_type="log", legend=dict(font_size=10),
                       title=f"Spikformer-{cfg.depth}-{cfg.embed_dim}, {cfg.image_size}x{cfg.image_size}, T={T} (quantised ANN: {bits}-bit activations)", title_font_size=13)
     return fig
 
