@@ -191,7 +191,8 @@ def test_torchrun_two_processes_match_one_process_on_the_same_global_batch(tmp_p
     computes the same by running the two halves separately and averaging their losses."""
     args = ["--preset", "cifar10-4-384", "--recipe", "quick", "--set", "depth=1", "embed_dim=32", "num_heads=2",
             "--T", "2", "--train-subset", "256", "--test-subset", "64", "--batch-size", "32", "--epochs", "1",
-            "--warmup-epochs", "0", "--augment", "none", "--no-progress", "--threads", "1", "--backend", "torch"]
+            "--warmup-epochs", "0", "--augment", "none", "--no-progress", "--threads", "1", "--backend", "torch",
+            "--max-steps", "1"]
     proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                            "-m", "spikformer_lite.train", *args, "--out", str(tmp_path / "ddp")],
                           capture_output=True, text=True, timeout=600)
@@ -208,22 +209,30 @@ def test_torchrun_two_processes_match_one_process_on_the_same_global_batch(tmp_p
     split = train.load_split("cifar10", "train", root=ROOT).subset(256, 0)
     halves = [train.epoch_order(len(split), 0, 0, 32, rank, 2) for rank in (0, 1)]
     model.train()
-    for step in range(len(halves[0])):
-        for g in opt.param_groups:
-            g["lr"] = train.lr_at(step / len(halves[0]), recipe)
-        opt.zero_grad()
-        for rank in (0, 1):
-            x, target = train.make_batch(split, halves[rank][step], True, recipe, 0, None, cfg)
-            (train.soft_cross_entropy(model(x), target) / 2).backward()
-        opt.step()
-    # The bias of a linear layer that feeds a BatchNorm has an exact gradient of zero (BN subtracts the batch
-    # mean), so its computed gradient is rounding noise that Adam scales up to full-size steps, different in
-    # the two summation orders. Those biases do not change the training-mode output; compare the rest.
-    ours = {n: p for n, p in model.named_parameters() if not (n.endswith("linear.bias"))}
-    assert set(ours) <= set(ddp["model"]) and len(ours) > 30
-    for name, p in ours.items():  # parameters; the BN running statistics are rank 0's in DDP
-        # about 1% of the 9e-3 steps the training took: float reduction order, amplified by Adam over 8 steps
-        torch.testing.assert_close(ddp["model"][name], p.detach(), rtol=1e-3, atol=1e-4, msg=name)
+    for g in opt.param_groups:
+        g["lr"] = train.lr_at(0.0, recipe)
+    opt.zero_grad()
+    for rank in (0, 1):
+        x, target = train.make_batch(split, halves[rank][0], True, recipe, 0, None, cfg)
+        (train.soft_cross_entropy(model(x), target) / 2).backward()
+    grads = {n: p.grad.detach().clone() for n, p in model.named_parameters()}
+    opt.step()
+    # One AdamW step moves each weight by about lr * sign(gradient): where a gradient is rounding noise (the bias
+    # of a linear layer before a BatchNorm has an exact gradient of zero) its sign, and so a full-size step,
+    # depends on the summation order, which differs between the two processes' all-reduce and this loop (and
+    # between CPUs: over several steps such differences grow into different spikes). Compare every weight whose
+    # gradient stands clear of that noise: at least 1% of the largest in its tensor (the biases before a BatchNorm
+    # are all noise, and left out).
+    compared = total = 0
+    for name, p in model.named_parameters():
+        if name.endswith("linear.bias"):
+            continue
+        g = grads[name]
+        clear = g.abs() >= 1e-2 * g.abs().max()
+        compared, total = compared + int(clear.sum()), total + g.numel()
+        torch.testing.assert_close(ddp["model"][name][clear], p.detach()[clear], rtol=1e-3, atol=1e-5,
+                                   msg=lambda m, name=name: f"{name}: {m}")
+    assert compared > 0.8 * total, (compared, total)
     assert max((ddp["model"][n] - p).abs().max().item() for n, p in init.items()) > 1e-3  # it did train
 
 
