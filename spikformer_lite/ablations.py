@@ -99,7 +99,8 @@ def summarise(out, n_images=1000, checkpoints=None):
         with torch.no_grad():
             rates = energy.firing_rates(model, x)
             tot = energy.totals(energy.ops_table(model, x))
-        all_rate = sum(r * n for r, n in zip(rates["layers"].values(), _neurons(model, x[:1]))) / sum(_neurons(model, x[:1]))
+        sizes = _neurons(model, x[:1])
+        all_rate = sum(r * n for r, n in zip(rates["layers"].values(), sizes)) / sum(sizes)
         summary[name] = dict(test_acc=log[-1]["test_acc"], T=model.cfg.T, attention=model.cfg.attention,
                              firing_rate=all_rate, qkv=rates["qkv"][0], sops=tot["sops"], macs=tot["macs"],
                              energy_mj=tot["energy_mj"], paper=ABLATIONS[name][2], n_images=len(x),
