@@ -493,6 +493,8 @@ well the pipeline works, not what the paper's model reaches on real data.
 '''),
     code('''
 rows, commands = [], {}
+from spikformer_lite.stats import wilson_interval   # the 95% Wilson score interval of an accuracy
+
 for name in ("nmnist-quick", "cifar10dvs-sim-quick"):
     assert name in manifest(), f"{name} is not in checkpoints/manifest.json"
     m, e = load_published(name)
@@ -513,13 +515,7 @@ nm = rows[0]
 assert nm["checkpoint"] == "nmnist-quick" and float(nm["top1"]) >= 90
 
 
-def wilson(p, n, z=1.96):
-    """The 95% Wilson score interval of an accuracy p measured on n samples."""
-    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5 / (1 + z * z / n)
-    return centre - half, centre + half
-
-
-lo, hi = wilson(float(nm["top1"]) / 100, nm["recordings"])
+lo, hi = wilson_interval(float(nm["top1"]) / 100, nm["recordings"])
 print(f"N-MNIST: {nm['top1']}% on {nm['recordings']} recordings; 95% interval {lo:.1%} to {hi:.1%}")
 '''),
     md('''
@@ -591,7 +587,7 @@ show) and ends in a check. (For longer experiments: retrain with `T=2` or `T=8` 
 images per second.)
 
 **Exercise 1.** The N-MNIST test set has 100 recordings. How many would it need for the 95% Wilson interval
-around 94% to be at most ±1 point wide? Use `wilson` from section 3.
+around 94% to be at most ±1 point wide? Use `wilson_interval` from section 3.
 '''),
     code('''
 def recordings_needed(p, half_width):
@@ -603,17 +599,20 @@ recordings_needed(0.94, 0.01)
     code('''
 # Solution: the interval narrows as n grows; search for the first n that is narrow enough.
 def recordings_needed(p, half_width):
+    def width(n):
+        lo, hi = wilson_interval(p, n)
+        return hi - lo
     n = 1
-    while (lambda lo_hi: lo_hi[1] - lo_hi[0])(wilson(p, n)) > 2 * half_width:
+    while width(n) > 2 * half_width:
         n *= 2
-    lo_n, hi_n = n // 2, n
+    lo_n, hi_n = n // 2, n            # width(lo_n) is too wide, width(hi_n) narrow enough
     while hi_n - lo_n > 1:
         mid = (lo_n + hi_n) // 2
-        lo_n, hi_n = (lo_n, mid) if wilson(p, mid)[1] - wilson(p, mid)[0] <= 2 * half_width else (mid, hi_n)
+        lo_n, hi_n = (lo_n, mid) if width(mid) <= 2 * half_width else (mid, hi_n)
     return hi_n
 
 n_needed = recordings_needed(0.94, 0.01)
-width = lambda n: wilson(0.94, n)[1] - wilson(0.94, n)[0]
+width = lambda n: wilson_interval(0.94, n)[1] - wilson_interval(0.94, n)[0]
 print(f"±1 point at 94% needs {n_needed:,} test recordings; N-MNIST's full test set has 10,000")
 assert width(n_needed) <= 0.02 < width(n_needed - 1)
 ''', tags=["hide-cell", "solution"]),
@@ -1364,11 +1363,10 @@ another CPU, whose accuracy the table gives too: float arithmetic differs across
 same model, and the gap between the two accuracies is a glimpse of the noise.
 '''),
     code(r'''
+from spikformer_lite.stats import wilson_interval   # the 95% Wilson score interval of an accuracy
+
 results = ablations.load_results()
-def wilson(p, n=10000, z=1.96):
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return centre - half, centre + half
+wilson = lambda acc: wilson_interval(acc, 10_000)    # every ablation is tested on the 10,000 test images
 abl_rows = []
 for name, r in results.items():
     lo, hi = wilson(r["test_acc"])
@@ -1384,6 +1382,7 @@ assert acc["T1"] < acc["T2"] < acc["T4"]
 paper = {n: float(r["paper"].rsplit(": ", 1)[1]) for n, r in results.items()}   # from ablations.ABLATIONS
 assert (ablations.MODEL, ablations.BUDGET[ablations.BUDGET.index("--train-subset") + 1],
         ablations.BUDGET[ablations.BUDGET.index("--epochs") + 1]) == (["depth=1", "embed_dim=64", "num_heads=2"], "10000", "5")
+assert "--test-subset" not in ablations.BUDGET      # so each accuracy is on the full 10,000-image test set
 ''', tags=["hide-input"]),
     code(r'''
 ssa_vsa = acc["VSA"] - acc["T2"]
