@@ -30,7 +30,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -71,6 +71,10 @@ class Recipe:
     eval_batch_size: int = 256
     model_overrides: dict = field(default_factory=dict)  # config fields this recipe changes
     source: str = ""
+    # True: biases and every other 1-D parameter (BatchNorm's weight and bias) get no weight decay, as timm's
+    # create_optimizer(_v2) does by default (filter_bias_and_bn=True) in both official training scripts.
+    # False: torch's AdamW decays every parameter (the quick recipes, and every run before this field).
+    filter_bias_and_bn: bool = False
 
 
 RECIPES = {
@@ -79,13 +83,13 @@ RECIPES = {
     ("cifar", "paper"): Recipe(epochs=300, batch_size=128, lr=5e-4, min_lr=1e-5, warmup_lr=1e-5, warmup_epochs=20,
                                cooldown_epochs=10, weight_decay=0.06, smoothing=0.1, mixup_alpha=0.5, mixup_prob=1.0,
                                mixup_off_epoch=200, augment="official", amp=True, per_step_lr=False,
-                               source="official cifar10/cifar10.yml and cifar10/train.py"),
+                               filter_bias_and_bn=True, source="official cifar10/cifar10.yml and cifar10/train.py"),
     # ZK-Zhou/spikformer cifar10dvs/train.py: argparse defaults (b 16, lr 1e-3, wd 0.06, 96 epochs, warmup 10,
     # cooldown 10, mixup 0.5 with prob 0.5, switched off at epoch 75), flip + SNNAugmentWide, amp, T=16.
     ("events", "paper"): Recipe(epochs=96, batch_size=16, lr=1e-3, min_lr=1e-5, warmup_lr=1e-5, warmup_epochs=10,
                                 cooldown_epochs=10, weight_decay=0.06, smoothing=0.1, mixup_alpha=0.5, mixup_prob=0.5,
                                 mixup_off_epoch=75, augment="official", amp=True, per_step_lr=False,
-                                source="official cifar10dvs/train.py"),
+                                filter_bias_and_bn=True, source="official cifar10dvs/train.py"),
     # Quick: a small model and cheap augmentation that a 2-core CPU trains in minutes an epoch.
     ("cifar", "quick"): Recipe(epochs=30, batch_size=64, lr=2e-3, min_lr=1e-5, warmup_lr=1e-4, warmup_epochs=1,
                                cooldown_epochs=0, weight_decay=0.05, smoothing=0.1, mixup_alpha=0.0, mixup_prob=0.0,
@@ -157,6 +161,21 @@ def lr_at(epoch, recipe):
     if epoch >= r.epochs:
         return r.min_lr
     return r.min_lr + 0.5 * (r.lr - r.min_lr) * (1 + math.cos(math.pi * epoch / r.epochs))
+
+
+def make_optimizer(model, recipe):
+    """The recipe's AdamW. With ``recipe.filter_bias_and_bn`` (the paper recipes) parameters are split into two
+    groups as timm's ``create_optimizer_v2`` does by default in the official scripts: biases and every 1-D
+    parameter (BatchNorm's weight and bias) get no weight decay; the rest decay by ``recipe.weight_decay``.
+    Otherwise one group, every parameter decayed (torch's default; the quick recipes)."""
+    if not recipe.filter_bias_and_bn:
+        return torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
+    return torch.optim.AdamW([dict(params=no_decay, weight_decay=0.0), dict(params=decay, weight_decay=recipe.weight_decay)],
+                             lr=recipe.lr)
 
 
 # ---------------------------------------------------------------- data
@@ -599,7 +618,7 @@ def run(argv=None):
 
     torch.manual_seed(args.seed)
     model = Spikformer(cfg).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    optimizer = make_optimizer(model, recipe)
     scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and recipe.amp else None
     meta = dict(preset=args.preset, data=data, recipe_name=args.recipe, recipe=asdict(recipe), argv=list(argv or sys.argv[1:]),
                 commit=git_commit(), hardware=hardware(), world_size=world, data_source=train_split.source,
@@ -610,7 +629,9 @@ def run(argv=None):
     if args.resume:
         ckpt = load_checkpoint(ckpt_path, map_location=device)
         check_same_model(ckpt, cfg, args.preset, ckpt_path)
-        if ckpt["meta"]["recipe"] != asdict(recipe):
+        # a checkpoint written before a Recipe field existed ran with that field's default
+        stored = {**{f.name: f.default for f in fields(Recipe) if f.default is not MISSING}, **ckpt["meta"]["recipe"]}
+        if stored != asdict(recipe):
             raise SystemExit(f"error: {ckpt_path} was written with recipe {ckpt['meta']['recipe']}, not {asdict(recipe)}; "
                              "resume with the same flags")
         if ckpt["meta"].get("init_from", {}).get("sha256") != meta.get("init_from", {}).get("sha256"):

@@ -61,6 +61,36 @@ def test_paper_recipes_are_the_official_settings():
     assert sl.get_config("cifar10-4-384").T == 4 and sl.get_config("cifar10dvs-2-256").T == 16
 
 
+def test_paper_recipes_exempt_biases_and_norms_from_weight_decay_as_timm_does():
+    """Both official scripts build AdamW with timm's create_optimizer(_v2), whose default filter_bias_and_bn=True
+    gives biases and 1-D parameters (BatchNorm) no weight decay; the quick recipes decay every parameter."""
+    model = sl.Spikformer(sl.get_config("cifar10-4-384", depth=1, embed_dim=32, num_heads=2, T=1))
+    for data in ("cifar10", "cifar10dvs", "dvsgesture"):
+        recipe = train.get_recipe(data, "paper")
+        groups = train.make_optimizer(model, recipe).param_groups
+        assert [g["weight_decay"] for g in groups] == [0.0, recipe.weight_decay]
+    names = {id(p): n for n, p in model.named_parameters()}
+    no_decay = {names[id(p)] for p in groups[0]["params"]}
+    decay = {names[id(p)] for p in groups[1]["params"]}
+    assert no_decay | decay == set(names.values()) and not no_decay & decay
+    bn = {f"{m}.{w}" for m, mod in model.named_modules() if isinstance(mod, torch.nn.BatchNorm1d | torch.nn.BatchNorm2d)
+          for w in ("weight", "bias")}
+    assert bn and bn <= no_decay and all(n.endswith(".bias") or n in bn for n in no_decay)
+    assert all(model.get_parameter(n).ndim > 1 for n in decay)
+    # what that means in one step without gradient: only the decayed weights shrink, by lr * wd
+    recipe = train.get_recipe("cifar10", "paper")
+    opt = train.make_optimizer(model, recipe)
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    opt.step()
+    for n, p in model.named_parameters():
+        factor = 1 - recipe.lr * (recipe.weight_decay if n in decay else 0.0)
+        assert torch.allclose(p.detach(), before[n] * factor, rtol=0, atol=1e-7), n
+    quick = train.make_optimizer(model, train.get_recipe("cifar10", "quick")).param_groups
+    assert len(quick) == 1 and quick[0]["weight_decay"] == 0.05 and len(quick[0]["params"]) == len(names)
+
+
 def test_epoch_order_is_seeded_and_split_over_processes():
     a = train.epoch_order(100, epoch=3, seed=0, batch_size=8)
     assert len(a) == 12 and all(len(b) == 8 for b in a)  # the incomplete last batch is dropped
@@ -180,6 +210,15 @@ def test_resume_refuses_other_flags(tmp_path):
     assert p.returncode != 0 and "depth: checkpoint 1, requested 2" in p.stderr
     p = cli(*TINY, "--out", str(tmp_path / "r"), check=False)
     assert p.returncode != 0 and "pass --resume" in p.stderr
+
+
+@needs_cifar
+def test_a_checkpoint_from_before_a_recipe_field_existed_resumes_with_its_default(tmp_path):
+    cli(*TINY, "--out", str(tmp_path / "r"), "--stop-after-epochs", "1")
+    ckpt = load_checkpoint(tmp_path / "r" / "last.pt")
+    del ckpt["meta"]["recipe"]["filter_bias_and_bn"]  # as written before the field was added (False: all decay)
+    save_checkpoint(tmp_path / "r" / "last.pt", ckpt)
+    assert "resumed" in cli(*TINY, "--out", str(tmp_path / "r"), "--resume").stdout
 
 
 # ---------------------------------------------------------------- torchrun
