@@ -158,6 +158,11 @@ def test_training_figures():
     r = train.get_recipe("cifar10", "paper")
     fig = viz.lr_schedule_figure({"paper": r})
     assert len(fig.data[0].x) == 311 and fig.data[0].y[0] == pytest.approx(1e-5) and max(fig.data[0].y) <= 5e-4
+    # timm's per-epoch schedule is a staircase: the rate of epoch 3 holds until epoch 4; the quick one is smooth
+    fig = viz.lr_schedule_figure({"paper": r, "quick": train.get_recipe("cifar10", "quick")}, epochs_per_point=0.25)
+    paper_y, quick_y = dict(zip(fig.data[0].x, fig.data[0].y)), dict(zip(fig.data[1].x, fig.data[1].y))
+    assert paper_y[3.0] == paper_y[3.75] == pytest.approx(train.lr_at(3, r)) and paper_y[3.75] < paper_y[4.0]
+    assert fig.data[0].line.shape == "hv" and quick_y[3.0] != quick_y[3.75]
 
 
 def test_membrane_traces_mark_each_spike():

@@ -1,5 +1,7 @@
 """Learning-rate schedules and training curves (chapters 6, 7)."""
 
+import math
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -8,14 +10,17 @@ from ._base import SPIKE_COLOR, INPUT_COLOR
 
 
 def lr_schedule_figure(recipes, epochs_per_point=1, height=320):
-    """The learning rate over the epochs of each recipe: {label: Recipe}."""
+    """The learning rate a run uses over the epochs of each recipe ({label: Recipe}): for a recipe with
+    ``per_step_lr`` the schedule sampled every ``epochs_per_point``; otherwise (timm's default) a staircase,
+    the rate of each whole epoch held for the epoch."""
     from ..train import lr_at
 
     fig = go.Figure()
     for label, r in recipes.items():
         total = r.epochs + r.cooldown_epochs
         e = np.arange(0, total + 1e-9, epochs_per_point)
-        fig.add_trace(go.Scatter(x=e, y=[lr_at(v, r) for v in e], mode="lines", name=label))
+        y = [lr_at(v if r.per_step_lr else math.floor(v + 1e-9), r) for v in e]
+        fig.add_trace(go.Scatter(x=e, y=y, mode="lines", name=label, line_shape="linear" if r.per_step_lr else "hv"))
     fig.update_layout(height=height, margin=dict(l=60, r=20, t=50, b=50), title="learning rate",
                       xaxis_title="epoch", yaxis_title="lr", yaxis_type="log")
     return fig
