@@ -656,7 +656,8 @@ CPU (the README's training benchmark), so, if the time scales with the operation
 measurement), the DVS model would train at about 6 recordings/s: minutes an epoch for DVS128 Gesture's
 roughly 1,100 training recordings but about 10 hours for its 200 epochs, and close to half an hour an epoch
 for CIFAR10-DVS's 9,000, about two days for its 106 epochs. Use a GPU. And memory: `train.load_split` holds every sample's frames in float32, $16 \\times 2 \\times 128 \\times 128
-\\times 4$ bytes = 2 MiB a recording, so about 18 GiB for CIFAR10-DVS's training set, in each `torchrun` process.
+\\times 4$ bytes = 2 MiB a recording, so about 18 GiB for CIFAR10-DVS's training set (filled in place, not
+copied), in each `torchrun` process.
 '''),
     code('''
 r, g = train.get_recipe("cifar10dvs", "paper"), train.get_recipe("dvsgesture", "paper")

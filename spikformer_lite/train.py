@@ -236,7 +236,13 @@ def load_split(data, split, T=None, root=None, sim_size=2000):
         from .data.neuromorphic import EventFrames
 
         ds = EventFrames(data, split, root, T=T)
-        frames = torch.stack([ds[i][0] for i in range(len(ds))])
+        if len(ds) == 0:
+            raise FileNotFoundError(f"no {split} recordings of {data!r} were found under {root or 'the data root'}")
+        first = ds[0][0]
+        frames = torch.empty((len(ds), *first.shape), dtype=first.dtype)  # filled in place: no second copy in memory
+        frames[0] = first
+        for i in range(1, len(ds)):
+            frames[i] = ds[i][0]
         return Split(frames, torch.from_numpy(ds.labels.astype(np.int64)), "events", f"{data} ({split})",
                      DATASETS[data][1]["num_classes"])
     except FileNotFoundError as e:
