@@ -68,7 +68,8 @@ images (Fig. 3), membrane potentials of real neurons, and how often each layer f
 310 epochs, run through the command line tool so that it checkpoints every epoch and a restarted kernel
 resumes it. On the 2-core CPU this book is tested on, that model trains at about 10 images/s (the README's
 training benchmark, `benchmarks/bench_train.py`), so 310 epochs of 50,000 images would take about 18 days;
-run it on a GPU. In both modes, sections 3-7 study the published checkpoint, not the live run.
+run it on a GPU (what it costs there was not measured: no GPU was available to this book's builds; the
+official authors report 8 V100s for 8 days on ImageNet, in ZK-Zhou/spikformer issue #12). In both modes, sections 3-7 study the published checkpoint, not the live run.
 '''),
     code(SETUP),
     md('''
@@ -655,7 +656,10 @@ $T=4$, but compute, not input, sets the time: counted densely (`energy.ann_macs`
 CPU (the README's training benchmark), so, if the time scales with the operations (an estimate, not a
 measurement), the DVS model would train at about 6 recordings/s: minutes an epoch for DVS128 Gesture's
 roughly 1,100 training recordings but about 10 hours for its 200 epochs, and close to half an hour an epoch
-for CIFAR10-DVS's 9,000, about two days for its 106 epochs. Use a GPU. And memory: `train.load_split` holds every sample's frames in float32, $16 \\times 2 \\times 128 \\times 128
+for CIFAR10-DVS's 9,000, about two days for its 106 epochs. Use a GPU: for scale, a public training log of
+Spikingformer, a close relative of the same size (2.57M parameters), on CIFAR10-DVS at $T=16$ and batch 16
+shows 48-59 samples/s on an unstated GPU ([TheBrainLab/Spikingformer#12](https://github.com/TheBrainLab/Spikingformer/issues/12)):
+about 3 minutes an epoch, 5 hours for 106 (not measured here). And memory: `train.load_split` holds every sample's frames in float32, $16 \\times 2 \\times 128 \\times 128
 \\times 4$ bytes = 2 MiB a recording, so about 18 GiB for CIFAR10-DVS's training set (filled in place, not
 copied), in each `torchrun` process.
 '''),
