@@ -372,15 +372,18 @@ print(f"H[1] = H[0] after a spike ({int(S[0].sum()):,} neurons), 1.5 H[0] otherw
     md('''
 ## 7. Firing rates per layer
 
-The fraction of neurons that fire per time step, for each LIF layer, averaged over the six images. Sparse
-layers cost little on neuromorphic hardware; chapter 9 counts the operations these rates imply and prices
-them in energy.
+The fraction of neurons that fire per time step, for each LIF layer, averaged over the six images. The
+bars are named after their layer: `sps0`-`sps3` the four SPS stages (eq. 10), `rpe` the relative position
+embedding's LIF, and per encoder block `bN`: `q`, `k`, `v` the spiking $Q$, $K$, $V$ (eq. 14), `attn_lif`
+the LIF over $QK^TV \\cdot s$ (eq. 15), `proj` the output linear's LIF (eq. 16), `fc1`, `fc2` the MLP's two
+layers. Sparse layers cost little on neuromorphic hardware; chapter 9 counts the operations these rates
+imply and prices them in energy.
 '''),
     code('''
 with torch.no_grad(), sl.record_spikes(model) as rec:
     model(model.encode(data.to_tensor(images)))
 rates = sl.firing_rates(rec)
-short = [n.replace("blocks.", "b").replace(".lif", "").replace("sps.stages.", "sps") for n in rates]
+short = [viz.short_layer_name(n) for n in rates]      # 'blocks.0.attn.q.lif' -> 'b0 q'
 viz.bar_figure(short, list(rates.values()), yaxis="spikes per neuron per step",
                title=f"firing rate per LIF layer: {CIFAR_CHECKPOINT} ({status}), six CIFAR-10 test images").show()
 assert all(0 <= r <= 1 for r in rates.values()) and max(rates.values()) < 0.25   # sparse everywhere
