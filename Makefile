@@ -29,7 +29,7 @@ $(VENV)/.installed: requirements-lock.txt pyproject.toml
 
 test: venv
 	$(PY) -m pytest tests/
-	$(PY) -m pytest --nbmake book/
+	$(PY) -m pytest --nbmake --nbmake-timeout=600 book/
 
 # The execution cache (jupyter-cache, keyed on each notebook's code) is dropped when the package,
 # the lock file or the book's extensions change, so no page shows outputs of older code.
