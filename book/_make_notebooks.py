@@ -165,7 +165,7 @@ CIFAR-10 one (where there are several). Its preset is `cifar10-4-384`, shrunk by
 command (the `config` row; the cell prints the model's size).
 '''),
     code('''
-CIFAR_CHECKPOINT = "cifar10-quick"      # the most accurate published CIFAR-10 checkpoint (asserted below)
+CIFAR_CHECKPOINT = "cifar10-wide"       # the most accurate published CIFAR-10 checkpoint (asserted below)
 model, entry = load_published(CIFAR_CHECKPOINT)
 best_published = max((e["test_acc"], n) for n, e in manifest().items() if e["data"] == "cifar10")
 assert best_published[1] == CIFAR_CHECKPOINT, best_published
