@@ -749,24 +749,24 @@ recordings_needed(0.94, 0.01)
 ''', tags=["raises-exception"]),
     code('''
 # Solution: the interval narrows as n grows; search for the first n that is narrow enough.
+def width(p, n):
+    lo, hi = wilson_interval(p, n)
+    return hi - lo
+
 def recordings_needed(p, half_width):
-    def width(n):
-        lo, hi = wilson_interval(p, n)
-        return hi - lo
     n = 1
-    while width(n) > 2 * half_width:
+    while width(p, n) > 2 * half_width:
         n *= 2
-    lo_n, hi_n = n // 2, n            # width(lo_n) is too wide, width(hi_n) narrow enough
+    lo_n, hi_n = n // 2, n            # width at lo_n is too wide, at hi_n narrow enough
     while hi_n - lo_n > 1:
         mid = (lo_n + hi_n) // 2
-        lo_n, hi_n = (lo_n, mid) if width(mid) <= 2 * half_width else (mid, hi_n)
+        lo_n, hi_n = (lo_n, mid) if width(p, mid) <= 2 * half_width else (mid, hi_n)
     return hi_n
 
 n_needed = recordings_needed(0.94, 0.01)
-width = lambda n: wilson_interval(0.94, n)[1] - wilson_interval(0.94, n)[0]
 print(f"a 95% interval at most 2 points wide around 94% needs {n_needed:,} test recordings; "
       "N-MNIST's full test set has 10,000")
-assert width(n_needed) <= 0.02 < width(n_needed - 1)
+assert width(0.94, n_needed) <= 0.02 < width(0.94, n_needed - 1)
 ''', tags=["hide-cell", "solution"]),
     md('''
 **Exercise 2.** The published N-MNIST model was trained on frames of equal *event count*. Evaluate it on the
