@@ -28,7 +28,7 @@ def main():
         empty.mkdir()
         print(f"mirror built in {time.perf_counter() - start:.0f} s, served at {url}; data root {empty} (empty)", flush=True)
         env = dict(os.environ, SPIKFORMER_DATA=str(empty), SPIKFORMER_DOWNLOAD_MIRROR=url)
-        rc = subprocess.call([sys.executable, "-m", "pytest", "--nbmake", str(HERE.parent / "book"), "-q"], env=env,
+        rc = subprocess.call([sys.executable, "-m", "pytest", "--nbmake", "--nbmake-timeout=600", str(HERE.parent / "book"), "-q"], env=env,
                              cwd=HERE.parent)
         server.shutdown()
         fetched = sorted(str(p.relative_to(empty)) for p in empty.rglob("*") if p.is_file() and "cache" not in p.parts)
