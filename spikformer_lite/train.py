@@ -182,9 +182,10 @@ def make_optimizer(model, recipe):
 
 @dataclass
 class Split:
-    """One split of a data set, held in memory: ``x`` uint8 (N, H, W, 3) images or float (N, T, P, H, W)
-    event frames, ``y`` int64 (N,), and ``source``, the label every result made with it carries."""
-    x: torch.Tensor
+    """One split of a data set: ``x`` uint8 (N, H, W, 3) images in memory, or event frames (N, T, P, H, W),
+    either a ``FrameStore`` on disk (integer counts, read a batch at a time) or a tensor in memory;
+    ``y`` int64 (N,); and ``source``, the label every result made with it carries."""
+    x: object
     y: torch.Tensor
     kind: str  # "cifar" or "events"
     source: str
@@ -198,21 +199,32 @@ class Split:
         if n is None or n >= len(self):
             return self
         idx = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
-        return Split(self.x[idx], self.y[idx], self.kind, f"{self.source} (subset of {n:,})", self.num_classes)
+        from .data.framestore import FrameStore
+
+        x = self.x.subset(idx) if isinstance(self.x, FrameStore) else self.x[idx]
+        return Split(x, self.y[idx], self.kind, f"{self.source} (subset of {n:,})", self.num_classes)
 
 
-def _event_split(samples, labels, sensor_size, T, source):
-    from .data.events import to_frames, validate_events
+def _event_split(samples, labels, sensor_size, T, source, key, root, progress=True):
+    """Recordings framed into a ``FrameStore`` in the cache folder, keyed by ``key`` (built on first use)."""
+    from .data import cache_folder
+    from .data.events import FrameCache, to_frames, validate_events
+    from .data.framestore import FrameStore
 
-    frames = np.stack([to_frames(validate_events(ev, sensor_size), sensor_size, T) for ev in samples])
-    return Split(torch.from_numpy(frames), torch.from_numpy(np.asarray(labels, np.int64)), "events", source, 10)
+    folder = FrameCache(cache_folder(root) / "frames", T=T, by="number", sensor_size=tuple(sensor_size), **key).folder
+    store = FrameStore.build(folder / "store", len(samples),
+                             lambda i: to_frames(validate_events(samples[i], sensor_size), sensor_size, T),
+                             progress=progress, desc=f"framing {key['dataset']} {key['split']} (T={T}, once)")
+    return Split(store, torch.from_numpy(np.asarray(labels, np.int64)), "events", source, 10)
 
 
-def load_split(data, split, T=None, root=None, sim_size=2000):
-    """Split ``split`` ("train" or "test") of data set ``data`` (a key of ``DATASETS``) in memory.
+def load_split(data, split, T=None, root=None, sim_size=2000, progress=True):
+    """Split ``split`` ("train" or "test") of data set ``data`` (a key of ``DATASETS``).
 
-    Event data sets are framed into ``T`` bins of equal event count. Raises FileNotFoundError
-    that names what fetches the data.
+    CIFAR images are held in memory as uint8. Event data sets are framed into ``T`` bins of equal
+    event count once, into a ``FrameStore`` on disk (integer counts; a progress bar while it is
+    built; a killed build resumes), and read a batch at a time, so memory does not grow with the
+    number of recordings. Raises FileNotFoundError that names what fetches the data.
     """
     from .data import data_root
 
@@ -226,11 +238,12 @@ def load_split(data, split, T=None, root=None, sim_size=2000):
             d = load_cifar(data, split, root)
             return Split(torch.from_numpy(d.images), torch.from_numpy(d.labels), "cifar", d.source, len(d.classes))
         if data == "nmnist":
-            from .data.events import load_nmnist_small
+            from .data.events import load_nmnist_small, nmnist_fingerprint
 
             samples, labels, sensor_size = load_nmnist_small(split, root)
             return _event_split(samples, labels, sensor_size, T,
-                                f"N-MNIST, real recordings: the offline subset's {len(labels):,} {split} samples")
+                                f"N-MNIST, real recordings: the offline subset's {len(labels):,} {split} samples",
+                                dict(dataset="nmnist", split=split, source=nmnist_fingerprint(root)), root, progress)
         if data == "cifar10dvs-sim":
             return simulated_cifar10dvs(split, T, root, n=sim_size if split == "train" else sim_size // 5)
         from .data.neuromorphic import EventFrames
@@ -238,13 +251,8 @@ def load_split(data, split, T=None, root=None, sim_size=2000):
         ds = EventFrames(data, split, root, T=T)
         if len(ds) == 0:
             raise FileNotFoundError(f"no {split} recordings of {data!r} were found under {root or 'the data root'}")
-        first = ds[0][0]
-        frames = torch.empty((len(ds), *first.shape), dtype=first.dtype)  # filled in place: no second copy in memory
-        frames[0] = first
-        for i in range(1, len(ds)):
-            frames[i] = ds[i][0]
-        return Split(frames, torch.from_numpy(ds.labels.astype(np.int64)), "events", f"{data} ({split})",
-                     DATASETS[data][1]["num_classes"])
+        return Split(ds.store(progress), torch.from_numpy(ds.labels.astype(np.int64)), "events",
+                     f"{data} ({split}, {len(ds):,} recordings)", DATASETS[data][1]["num_classes"])
     except FileNotFoundError as e:
         raise FileNotFoundError(f"{e}\nData set {data!r} is missing; it comes from: {DATA_HINTS[data]}") from None
 
@@ -270,11 +278,13 @@ def simulated_cifar10dvs(split, T, root=None, n=2000):
                  f"{SIMULATED_PREFIX}{cifar10_source(root)}: {len(labels):,} {split} images (simulated CIFAR10-DVS)", 10)
 
 
-def make_batch(split, idx, train, recipe, epoch, generator, cfg):
+def make_batch(split, idx, train, recipe, epoch, generator, cfg, device=None):
     """Inputs (T, B, C, H, W) and targets for the samples ``idx`` of ``split``.
 
     Training batches are augmented as ``recipe.augment`` says; targets are soft (label
-    smoothing, mixup) in training and class indices in evaluation.
+    smoothing, mixup) in training and class indices in evaluation. Event frames are read as
+    integer counts, moved to ``device`` (if given) and made float there, then augmented; the
+    random draws come from ``generator`` on the CPU whatever the device.
     """
     from .data import augment
     from .data.cifar import normalize
@@ -292,7 +302,11 @@ def make_batch(split, idx, train, recipe, epoch, generator, cfg):
             x = normalize(x)
         x = x.unsqueeze(0).expand(cfg.T, *x.shape)  # direct encoding: (T, B, 3, H, W)
     else:
-        x = split.x[idx]  # (B, T, P, H, W)
+        x = split.x[idx]  # (B, T, P, H, W): integer counts from a FrameStore, or frames held in memory
+        if device is not None:
+            x = x.to(device, non_blocking=True)
+        if not x.is_floating_point():
+            x = x.float()  # counts are exact in float32: the same frames as framing straight to float
         if train and recipe.augment in ("official", "flip", "flip_crop"):
             x = augment.hflip(x, 0.5, generator)
             if recipe.augment == "official":
@@ -390,7 +404,7 @@ def train_one_epoch(model, split, optimizer, recipe, epoch, cfg, device=torch.de
         lr = lr_at(epoch + step / steps_per_epoch if recipe.per_step_lr else epoch, recipe)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        x, target = make_batch(split, batches[step], True, recipe, epoch, gen, cfg)
+        x, target = make_batch(split, batches[step], True, recipe, epoch, gen, cfg, device)
         x, target = x.to(device, non_blocking=True), target.to(device, non_blocking=True)
         with autocast(device, recipe, bf16):
             logits = model(x)
@@ -438,7 +452,7 @@ def evaluate(model, split, batch_size=256, device=torch.device("cpu"), cfg=None,
     t0 = time.perf_counter()
     for start in tqdm(range(0, len(idx), batch_size), desc="evaluate", disable=not progress or rank != 0,
                       leave=False, dynamic_ncols=True):
-        x, y = make_batch(split, idx[start:start + batch_size], False, recipe, 0, None, cfg)
+        x, y = make_batch(split, idx[start:start + batch_size], False, recipe, 0, None, cfg, device)
         x, y = x.to(device), y.to(device)
         with autocast(device, recipe, bf16):
             logits = model(x)
@@ -615,8 +629,9 @@ def run(argv=None):
         raise SystemExit(f"error: --resume, but there is no checkpoint at {ckpt_path}")
 
     try:
-        train_split = load_split(data, "train", cfg.T, args.data_root).subset(args.train_subset, args.seed)
-        test_split = load_split(data, "test", cfg.T, args.data_root).subset(args.test_subset, args.seed + 1)
+        show = not args.no_progress and rank == 0
+        train_split = load_split(data, "train", cfg.T, args.data_root, progress=show).subset(args.train_subset, args.seed)
+        test_split = load_split(data, "test", cfg.T, args.data_root, progress=show).subset(args.test_subset, args.seed + 1)
     except FileNotFoundError as e:
         raise SystemExit(f"error: {e}")
     if len(train_split) < recipe.batch_size:

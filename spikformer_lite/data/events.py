@@ -139,6 +139,17 @@ def load_nmnist_small(split="train", root=None):
     return samples, labels.astype(np.int64), sensor_size
 
 
+def nmnist_fingerprint(root=None):
+    """A digest of the offline N-MNIST file, so that its frame cache is rebuilt if the file changes."""
+    from . import data_root
+
+    h = hashlib.sha1()
+    with open(data_root(root) / "nmnist_small" / "nmnist_small.npz", "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
+
+
 def class_split(labels, train_fraction=0.9):
     """The official CIFAR10-DVS split: per class, the first 90% of samples (in stored order) train,
     the rest test. Deterministic; returns (train_indices, test_indices)."""
