@@ -549,7 +549,8 @@ assert cfg.num_tokens == 25 and cfg.encoding == "events" and not cfg.qkv_bias
     md('''
 ## 2. A live run on real events
 
-Frames of the 1,100 recordings are made once (`train.load_split("nmnist", ...)`, about 15 s), then the model
+Frames of the 1,100 recordings are made once (`train.load_split("nmnist", ...)`, about 15 s the first time)
+and kept on disk as integer event counts, which later runs read back a batch at a time; then the model
 above trains with the quick event recipe: batch 32, learning rate $2 \\times 10^{-3}$ after one warmup
 epoch, a per-step cosine squeezed into the run's epochs (4 in quick mode, so this is not the start of the
 published 30-epoch run), weight decay 0.05 on every parameter, label smoothing, and horizontal flips. The
@@ -562,8 +563,10 @@ checks more than 30%); the same configuration trained for 30 epochs is the publi
     code('''
 epochs = 30 if MODE == "full" else 4
 recipe = train.get_recipe("nmnist", "quick", epochs=epochs)
-train_split, test_split = train.load_split("nmnist", "train", T=cfg.T), train.load_split("nmnist", "test", T=cfg.T)
-print(train_split.source, "|", test_split.source, "| frames", tuple(train_split.x.shape[1:]))
+train_split = train.load_split("nmnist", "train", T=cfg.T, progress=False)
+test_split = train.load_split("nmnist", "test", T=cfg.T, progress=False)
+print(train_split.source, "|", test_split.source, "| frames", tuple(train_split.x.shape[1:]),
+      f"stored as {train_split.x.dtype} counts, {train_split.x.nbytes_on_disk / 2 ** 20:.1f} MiB on disk")
 torch.manual_seed(0)
 model = sl.Spikformer(cfg)
 optimizer = train.make_optimizer(model, recipe)   # the quick recipe: one AdamW group, every parameter decayed
@@ -604,7 +607,7 @@ from spikformer_lite.stats import wilson_interval   # the 95% Wilson score inter
 for name in ("nmnist-quick", "cifar10dvs-sim-quick"):
     assert name in manifest(), f"{name} is not in checkpoints/manifest.json"
     m, e = load_published(name)
-    split = train.load_split(e["data"], "test", T=m.cfg.T)
+    split = train.load_split(e["data"], "test", T=m.cfg.T, progress=False)
     r = train.evaluate(m.set_backend("numba"), split, cfg=m.cfg, progress=False)
     assert r["n"] == e["test_n"]
     if split.source == e["test_source"]:
@@ -695,9 +698,14 @@ roughly 1,100 training recordings but about 10 hours for its 200 epochs, and clo
 for CIFAR10-DVS's 9,000, about two days for its 106 epochs. Use a GPU: for scale, a public training log of
 Spikingformer, a close relative of the same size (2.57M parameters), on CIFAR10-DVS at $T=16$ and batch 16
 shows 48-59 samples/s on an unstated GPU ([TheBrainLab/Spikingformer#12](https://github.com/TheBrainLab/Spikingformer/issues/12)):
-about 3 minutes an epoch, 5 hours for 106 (not measured here). And memory: `train.load_split` holds every sample's frames in float32, $16 \\times 2 \\times 128 \\times 128
-\\times 4$ bytes = 2 MiB a recording, so about 18 GiB for CIFAR10-DVS's training set (one preallocated
-tensor, so the peak is not twice that), and each `torchrun` process holds its own copy.
+about 3 minutes an epoch, 5 hours for 106 (not measured here). And memory: a frame is a count of events per bin, polarity and pixel, so `train.load_split` frames each
+recording once into a file of small integers (`spikformer_lite.data.framestore.FrameStore`: uint8 when
+every count fits, $16 \\times 2 \\times 128 \\times 128$ bytes = 0.5 MiB a recording, about 4.4 GiB for
+CIFAR10-DVS's 9,000 training recordings on disk) and reads the samples of each batch from it; the batch
+becomes float32 on the training device. Held in memory as float32 the same split would take 2 MiB a
+recording, about 18 GiB, before the first step. The first run shows a progress bar while it frames, a
+killed run continues where it stopped, and the README's event-data benchmark measures the memory and
+the samples per second.
 '''),
     code('''
 r, g = train.get_recipe("cifar10dvs", "paper"), train.get_recipe("dvsgesture", "paper")
@@ -716,7 +724,10 @@ per_s = 10 / ratio                 # from cifar10-4-384's ~10 img/s on the 2-cor
 hours = {"DVS128 Gesture": 1100 * 200 / per_s / 3600, "CIFAR10-DVS": 9000 * 106 / per_s / 3600}
 print(f"estimate: {per_s:.1f} recordings/s on the 2-core CPU; " + ", ".join(f"{k} {h:.0f} h" for k, h in hours.items()))
 assert 8 < hours["DVS128 Gesture"] < 12 and 36 < hours["CIFAR10-DVS"] < 60     # "about 10 hours", "about two days"
-assert 16 * 2 * 128 * 128 * 4 == 2 * 2 ** 20 and 9000 * 2 * 2 ** 20 / 2 ** 30 == 9000 / 512   # 2 MiB a recording, ~18 GiB
+per_recording = {bits: 16 * 2 * 128 * 128 * bits // 8 for bits in (8, 32)}   # uint8 counts on disk, float32 in memory
+print({f"{bits}-bit": f"{b / 2 ** 20:.1f} MiB a recording, {9000 * b / 2 ** 30:.1f} GiB for 9,000" for bits, b in per_recording.items()})
+assert per_recording[8] == 2 ** 19 and round(9000 * 2 ** 19 / 2 ** 30, 1) == 4.4     # 0.5 MiB a recording, ~4.4 GiB
+assert per_recording[32] == 2 * 2 ** 20 and 9000 * 2 * 2 ** 20 / 2 ** 30 == 9000 / 512  # 2 MiB a recording, ~18 GiB
 '''),
     md('''
 ## Summary

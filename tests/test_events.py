@@ -213,8 +213,10 @@ def test_cifar10dvs_from_aedat4_files_with_the_official_split(tmp_path):
     from spikformer_lite.data.neuromorphic import EventFrames
 
     written = fake_data.write_cifar10dvs(tmp_path, per_class=100)  # 1,000 files, as tonic requires
-    train = EventFrames("cifar10dvs", "train", root=tmp_path, T=4, cache_dir=tmp_path / "cache")
-    test = EventFrames("cifar10dvs", "test", root=tmp_path, T=4, cache_dir=tmp_path / "cache")
+    with pytest.warns(UserWarning, match="100 recordings per class, not the published 1,000"):
+        train = EventFrames("cifar10dvs", "train", root=tmp_path, T=4, cache_dir=tmp_path / "cache")
+    with pytest.warns(UserWarning, match="results are on this subset"):
+        test = EventFrames("cifar10dvs", "test", root=tmp_path, T=4, cache_dir=tmp_path / "cache")
     assert len(train) == 900 and len(test) == 100
     assert np.bincount(test.labels).tolist() == [10] * 10
     # the test set is the last 10% of each class in recording order: files 90..99
