@@ -4,6 +4,7 @@
 #             FORCE=1 re-executes everything (CI does)
 # make test-fresh  every notebook with an empty data root, the downloads served from a local mirror
 # make check-book  open every built page in headless Chromium and check it (book/_check_pages.py)
+# make bench-events  the event data path at CIFAR10-DVS's scale (benchmarks/bench_events.py)
 # make bench  print the LIF benchmark (numba vs torch vs SpikingJelly vs the memory floor), the training-step
 #             benchmark and the inference benchmark (event-driven engine vs dense torch vs SpikingJelly)
 # Each target first creates .venv and installs the pinned environment (requirements-lock.txt).
@@ -15,7 +16,7 @@ PY := $(VENV)/bin/python
 export SPIKFORMER_DATA ?= $(HOME)/.cache/spikformer_lite
 export PYTHONUNBUFFERED := 1
 
-.PHONY: test test-fresh book check-book bench venv clean
+.PHONY: test test-fresh book check-book bench bench-events venv clean
 
 venv: $(VENV)/.installed
 
@@ -54,6 +55,11 @@ bench: venv
 	$(PY) benchmarks/bench_lif.py
 	$(PY) benchmarks/bench_train.py
 	$(PY) benchmarks/bench_engine.py
+
+# The event data path at CIFAR10-DVS's scale (synthetic recordings written under /tmp: about 2 GB of
+# recordings and 5 GB of frame stores): peak memory, samples/s, disk; results/<date>-events.txt
+bench-events: venv
+	$(PY) benchmarks/bench_events.py --train-steps 2 --rebuild --save
 
 clean:
 	rm -rf _build

@@ -15,11 +15,12 @@ measurement runs in a fresh process, which reports its own peak resident memory 
 - before: the path this replaced, every frame held in one float32 tensor, at 900 recordings (at
   9,000 it would need 18.9 GB; its size is printed, not allocated);
 - train (``--train-steps K``): the training CLI itself, ``--preset cifar10dvs-2-256 --recipe paper``
-  for K steps on the 9,000-recording set, its peak memory with the model's own.
+  for K steps on each set, at each ``--train-batch``: its peak memory, the model's activations included.
 
 Printed beside them: the CPU, its core count, torch's threads, and the disk the files are on.
 
-Run: python benchmarks/bench_events.py [--sizes 900 9000] [--work DIR] [--seconds 20] [--train-steps 2] [--save]
+Run: python benchmarks/bench_events.py [--sizes 900 9000] [--work DIR] [--seconds 20] [--train-steps 2]
+     [--train-batch 16 2] [--rebuild] [--save]
 """
 
 import argparse
@@ -133,8 +134,9 @@ def main(argv=None):
     p.add_argument("--events", type=int, nargs=2, default=[2000, 20000], help="events per recording: low high")
     p.add_argument("--work", default="/tmp/spikformer-bench-events", help="where the synthetic sets are written")
     p.add_argument("--seconds", type=float, default=20.0, help="how long each read measurement runs")
-    p.add_argument("--train-steps", type=int, default=0, help="also run the training CLI this many steps on the largest set")
-    p.add_argument("--train-batch", type=int, default=16)
+    p.add_argument("--train-steps", type=int, default=0, help="also run the training CLI this many steps on each set")
+    p.add_argument("--train-batch", type=int, nargs="+", default=[16, 2], help="the CLI's batch sizes")
+    p.add_argument("--rebuild", action="store_true", help="delete the frame stores first, so the build is measured")
     p.add_argument("--save", action="store_true", help="write benchmarks/results/<date>-events.txt")
     args = p.parse_args(argv)
 
@@ -159,6 +161,8 @@ def main(argv=None):
         env_root = str(root)
         run = lambda mode: child(CHILD.format(tests=str(REPO / "tests"), mode=mode, root=env_root, T=args.T,
                                               seconds=args.seconds))
+        if args.rebuild:
+            subprocess.run(["rm", "-rf", str(root / "cache")])
         built_before = any(root.rglob("store/meta.json"))
         b = run("build")
         show(dict(train=n_train, what="build the frame store (first load_split)", peak_gb=b["peak_gb"],
@@ -177,28 +181,30 @@ def main(argv=None):
                       rate=f"{r['samples_per_s']:.0f}", note=f"holds {r['held_gb']:.2f} GB"))
         else:
             held = n_train * args.T * 2 * 128 * 128 * 4 / 1e9
-            print(f"{n_train:>6,} | before: all frames in float32 (not run)          | {'':>14} | "
-                  f"{held:6.2f} GB | would hold this before the first step")
-            rows.append(dict(train=n_train, what="before (not run)", peak_gb=held))
+            show(dict(train=n_train, what="before: all frames in float32 (not run)", peak_gb=held,
+                      note="what it would hold before the first step (computed)"))
+        for batch in args.train_batch if args.train_steps else ():
+            out = Path(args.work) / "train-run"
+            subprocess.run(["rm", "-rf", str(out)])
+            argv = ["--preset", "cifar10dvs-2-256", "--recipe", "paper", "--data-root", str(root), "--out", str(out),
+                    "--max-steps", str(args.train_steps), "--stop-after-epochs", "1", "--test-subset", "16",
+                    "--no-progress", "--batch-size", str(batch)]
+            t0 = time.perf_counter()
+            r = child(TRAIN_CHILD.format(argv=argv))
+            show(dict(train=n_train, what=f"training CLI: {args.train_steps} steps of batch {batch}",
+                      peak_gb=r["peak_gb"], note=f"the model's memory included; {time.perf_counter() - t0:.0f} s"))
+    footer = []
     if args.train_steps:
-        n_train = max(args.sizes)
-        root = Path(args.work) / f"c10dvs-{n_train // 9}"
-        out = Path(args.work) / "train-run"
-        subprocess.run(["rm", "-rf", str(out)])
-        argv = ["--preset", "cifar10dvs-2-256", "--recipe", "paper", "--data-root", str(root), "--out", str(out),
-                "--max-steps", str(args.train_steps), "--epochs", "1", "--test-subset", "16", "--no-progress",
-                "--batch-size", str(args.train_batch)]
-        t0 = time.perf_counter()
-        r = child(TRAIN_CHILD.format(argv=argv))
-        show(dict(train=n_train, what=f"training CLI, {args.train_steps} steps of batch {args.train_batch}",
-                  peak_gb=r["peak_gb"], note=f"model included; {time.perf_counter() - t0:.0f} s; "
-                                             "python -m spikformer_lite.train " + " ".join(argv)))
+        footer.append("training CLI: python -m spikformer_lite.train --preset cifar10dvs-2-256 --recipe paper --data-root "
+              f"<set> --out <dir> --max-steps {args.train_steps} --stop-after-epochs 1 --test-subset 16 --no-progress "
+              "--batch-size <batch>")
+        print(footer[-1])
     if args.save:
         path = HERE / "results" / f"{datetime.date.today()}-events.txt"
         table = [f"{r['train']:>6,} | {r['what']:<44} | {r.get('rate', ''):>14} | {r['peak_gb']:6.2f} GB | "
                  f"{r.get('note', '')}" for r in rows]
         path.write_text("\n".join(lines + [f"{'train':>6} | {'measurement':<44} | {'samples/s':>14} | peak RSS  | note"]
-                                  + table) + "\n")
+                                  + table + footer) + "\n")
         print(f"saved {path}")
 
 

@@ -199,6 +199,17 @@ def test_cifar10dvs_batches_equal_the_float_path_bit_for_bit(tmp_path):
     assert torch.equal(ds[5][0], old.x[5]) and ds[5][1] == int(split.y[5])
 
 
+def test_dvsgesture_goes_through_the_store(tmp_path):
+    from spikformer_lite.data.neuromorphic import EventFrames
+
+    fake_data.write_dvsgesture(tmp_path, "test", n=110)
+    split = train.load_split("dvsgesture", "test", T=3, root=tmp_path, progress=False)
+    ds = EventFrames("dvsgesture", "test", root=tmp_path, T=3)
+    assert isinstance(split.x, FrameStore) and split.x.shape == (110, 3, 2, 128, 128) and split.num_classes == 11
+    assert torch.equal(split.x[np.arange(110)].float(), float_frames(ds))
+    assert torch.equal(split.y, torch.from_numpy(ds.labels)) and sorted(set(split.y.tolist())) == list(range(11))
+
+
 @needs_nmnist
 def test_nmnist_goes_through_the_store(tmp_path):
     from spikformer_lite.data.events import load_nmnist_small

@@ -56,6 +56,7 @@ def test_paper_recipes_are_the_official_settings():
     d = train.get_recipe("cifar10dvs", "paper")
     assert (d.epochs, d.batch_size, d.lr, d.mixup_prob, d.mixup_off_epoch) == (96, 16, 1e-3, 0.5, 75)
     assert d.epochs + d.cooldown_epochs == 106  # sec. 4.2
+    assert d.eval_batch_size == 16  # its test loader's batch is the training batch
     g = train.get_recipe("dvsgesture", "paper")
     assert g.epochs + g.cooldown_epochs == 200 and g.augment == "none" and g.mixup_alpha == 0  # sec. 4.2
     assert sl.get_config("cifar10-4-384").T == 4 and sl.get_config("cifar10dvs-2-256").T == 16
