@@ -15,7 +15,9 @@ measurement runs in a fresh process, which reports its own peak resident memory 
 - before: the path this replaced, every frame held in one float32 tensor, at 900 recordings (at
   9,000 it would need 18.9 GB; its size is printed, not allocated);
 - train (``--train-steps K``): the training CLI itself, ``--preset cifar10dvs-2-256 --recipe paper``
-  for K steps on each set, at each ``--train-batch``: its peak memory, the model's activations included.
+  for K steps on each set, then a test pass over one batch, at each ``--train-batch``: its peak memory, the
+  model's activations included (on a CPU they are most of it: 16 recordings at T=16 are 256 frames of
+  128 x 128 through the network).
 
 Printed beside them: the CPU, its core count, torch's threads, and the disk the files are on.
 
@@ -187,17 +189,17 @@ def main(argv=None):
             out = Path(args.work) / "train-run"
             subprocess.run(["rm", "-rf", str(out)])
             argv = ["--preset", "cifar10dvs-2-256", "--recipe", "paper", "--data-root", str(root), "--out", str(out),
-                    "--max-steps", str(args.train_steps), "--stop-after-epochs", "1", "--test-subset", "16",
+                    "--max-steps", str(args.train_steps), "--stop-after-epochs", "1", "--test-subset", str(batch),
                     "--no-progress", "--batch-size", str(batch)]
             t0 = time.perf_counter()
             r = child(TRAIN_CHILD.format(argv=argv))
-            show(dict(train=n_train, what=f"training CLI: {args.train_steps} steps of batch {batch}",
+            show(dict(train=n_train, what=f"training CLI: {args.train_steps} steps + test, batch {batch}",
                       peak_gb=r["peak_gb"], note=f"the model's memory included; {time.perf_counter() - t0:.0f} s"))
     footer = []
     if args.train_steps:
         footer.append("training CLI: python -m spikformer_lite.train --preset cifar10dvs-2-256 --recipe paper --data-root "
-              f"<set> --out <dir> --max-steps {args.train_steps} --stop-after-epochs 1 --test-subset 16 --no-progress "
-              "--batch-size <batch>")
+              f"<set> --out <dir> --max-steps {args.train_steps} --stop-after-epochs 1 --test-subset <batch> "
+              "--no-progress --batch-size <batch> (the test set: one batch of recordings)")
         print(footer[-1])
     if args.save:
         path = HERE / "results" / f"{datetime.date.today()}-events.txt"

@@ -72,6 +72,15 @@ def test_store_round_trip_views_and_numpy(tmp_path):
     assert FrameStore.build(tmp_path / "s", 10, None).shape == store.shape  # finished: opened, not rebuilt
 
 
+def test_store_without_pread_and_pwrite(tmp_path, monkeypatch):
+    """Systems without os.preadv / os.pwrite (Windows) seek, then read or write."""
+    monkeypatch.delattr(os, "preadv")
+    monkeypatch.delattr(os, "pwrite")
+    data = random_counts(5, high=300)
+    store = FrameStore.build(tmp_path / "s", 5, lambda i: data[i], progress=False)
+    assert store.dtype == np.uint16 and np.array_equal(store[[4, 0, 2]].numpy(), data[[4, 0, 2]])
+
+
 def test_store_widens_its_type_when_a_later_count_needs_it(tmp_path):
     data = random_counts(6)
     data[3, 0, 0, 0, 0] = 300

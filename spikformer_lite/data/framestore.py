@@ -15,7 +15,6 @@ done; the finished file is renamed to ``frames.npy`` and ``meta.json`` is writte
 without ``meta.json`` is never read as a store.
 """
 
-import fcntl
 import json
 import os
 import time
@@ -76,6 +75,38 @@ def _new_npy(path, shape, dtype):
     return offset
 
 
+def _pread_into(fd, buffer, offset):
+    """Read len(buffer) bytes at ``offset`` into ``buffer``; returns how many were read."""
+    if hasattr(os, "preadv"):  # Linux, macOS: no shared file position
+        return os.preadv(fd, [buffer], offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # elsewhere (Windows): seek, then read
+    got = 0
+    while got < len(buffer):
+        chunk = os.read(fd, len(buffer) - got)
+        if not chunk:
+            break
+        buffer[got:got + len(chunk)] = chunk
+        got += len(chunk)
+    return got
+
+
+def _pwrite(fd, data, offset):
+    """Write ``data`` at ``offset``."""
+    if hasattr(os, "pwrite"):
+        return os.pwrite(fd, data, offset)
+    os.lseek(fd, offset, os.SEEK_SET)  # Windows
+    return os.write(fd, data)
+
+
+def _lock(file):
+    """An exclusive lock on ``file`` where the system has flock (Linux, macOS); elsewhere none."""
+    try:
+        import fcntl
+    except ImportError:
+        return
+    fcntl.flock(file, fcntl.LOCK_EX)
+
+
 def _write_json(path, obj):
     tmp = Path(path).with_suffix(".tmp")
     tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
@@ -127,7 +158,7 @@ class FrameStore:
 
     def _file(self):
         if self._pid != os.getpid():  # one descriptor per process (DataLoader workers, torchrun ranks)
-            self._fd, self._pid = os.open(self.path, os.O_RDONLY), os.getpid()
+            self._fd, self._pid = os.open(self.path, os.O_RDONLY | getattr(os, "O_BINARY", 0)), os.getpid()
         return self._fd
 
     def __getstate__(self):
@@ -153,7 +184,7 @@ class FrameStore:
             out = np.empty((len(rows), *self.sample_shape), self.dtype)
         fd = self._file()
         for j, row in enumerate(rows.tolist()):
-            got = os.preadv(fd, [memoryview(out[j]).cast("B")], self.offset + row * self.sample_bytes)
+            got = _pread_into(fd, memoryview(out[j]).cast("B"), self.offset + row * self.sample_bytes)
             if got != self.sample_bytes:
                 raise OSError(f"{self.path}: read {got} of {self.sample_bytes} bytes of sample {row}; "
                               "the file was truncated after it was built")
@@ -198,7 +229,7 @@ class FrameStore:
         if n < 1:
             raise ValueError(f"a frame store needs at least one sample, got n={n}")
         with open(folder / LOCK, "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            _lock(lock)
             if (folder / META).is_file():  # another process finished it while this one waited
                 return cls(folder)
             partial, progress_path = folder / PARTIAL, folder / PROGRESS
@@ -219,7 +250,7 @@ class FrameStore:
             sample_bytes = int(np.prod(shape)) * dtype.itemsize
             bar = tqdm(total=n, initial=state["done"], desc=desc, disable=not progress, leave=False,
                        dynamic_ncols=True, unit="rec")
-            fd = os.open(partial, os.O_RDWR)
+            fd = os.open(partial, os.O_RDWR | getattr(os, "O_BINARY", 0))
             max_count, last_commit = int(state.get("max_count", 0)), time.monotonic()
             try:
                 for i in range(state["done"], n):
@@ -231,9 +262,9 @@ class FrameStore:
                         os.close(fd)
                         dtype, offset = cls._widen(partial, n, shape, dtype, count_dtype(top), i)
                         sample_bytes = int(np.prod(shape)) * dtype.itemsize
-                        fd = os.open(partial, os.O_RDWR)
+                        fd = os.open(partial, os.O_RDWR | getattr(os, "O_BINARY", 0))
                     data = to_counts(frames, dtype, name=f"sample {i}")
-                    os.pwrite(fd, np.ascontiguousarray(data).tobytes(), offset + i * sample_bytes)
+                    _pwrite(fd, np.ascontiguousarray(data).tobytes(), offset + i * sample_bytes)
                     max_count = max(max_count, top)
                     bar.update(1)
                     if time.monotonic() - last_commit > commit_every_s or i == n - 1:
