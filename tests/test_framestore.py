@@ -312,3 +312,18 @@ def test_recordings_read_what_tonic_reads(tmp_path):
     for i in (0, 99):
         (a, la), (b, lb) = g_ours[i], g_theirs[where[g_ours.data[i]]]
         assert la == lb and a.dtype == b.dtype and all(np.array_equal(a[f], b[f]) for f in a.dtype.names)
+
+
+def test_a_read_only_data_root_is_never_written_even_by_root(tmp_path, monkeypatch):
+    from spikformer_lite.data import cache_folder
+
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("spikformer_lite.data.DEFAULT_ROOT", tmp_path / "home" / ".cache" / "spikformer_lite")
+    root = tmp_path / "data"
+    root.mkdir()
+    assert cache_folder(root) == root / "cache"  # writable: the cache sits beside the data
+    root.chmod(0o555)  # marked read-only, as CI's shared data (os.access lets root write there anyway)
+    try:
+        assert cache_folder(root) == tmp_path / "home" / ".cache" / "spikformer_lite" / "cache"
+    finally:
+        root.chmod(0o755)

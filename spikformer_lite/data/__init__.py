@@ -22,12 +22,21 @@ def data_root(root=None):
     return Path(root or os.environ.get("SPIKFORMER_DATA") or DEFAULT_ROOT).expanduser()
 
 
+def _writable(folder):
+    """Whether ``folder`` may be written: its mode allows it (a folder marked read-only is left alone even by
+    root, whom os.access lets write anywhere) and os.access agrees."""
+    try:
+        return bool(os.stat(folder).st_mode & 0o222) and os.access(folder, os.W_OK)
+    except OSError:
+        return False
+
+
 def cache_folder(root, cache_dir=None):
     """Where decoded data is cached, created if needed: ``cache_dir`` if given, else
     ``<root>/cache`` when the data root is writable (CI's is not), else ~/.cache/spikformer_lite/cache."""
     if cache_dir is not None:
         folder = Path(cache_dir)
-    elif os.access(root, os.W_OK):
+    elif _writable(root):
         folder = Path(root) / "cache"
     else:
         folder = (DEFAULT_ROOT / "cache").expanduser()
