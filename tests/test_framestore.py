@@ -81,6 +81,34 @@ def test_store_without_pread_and_pwrite(tmp_path, monkeypatch):
     assert store.dtype == np.uint16 and np.array_equal(store[[4, 0, 2]].numpy(), data[[4, 0, 2]])
 
 
+def test_store_refuses_masks_and_fractional_indices(tmp_path):
+    store = FrameStore.build(tmp_path / "s", 4, lambda i: np.full((2, 2), i), progress=False)
+    with pytest.raises(TypeError, match="must be integers.*flatnonzero"):
+        store[np.array([True, False, True, False])]
+    with pytest.raises(TypeError, match="must be integers"):
+        store.subset([0.5, 1.0])
+    assert store[np.flatnonzero([True, False, True, False])][:, 0, 0].tolist() == [0, 2]
+
+
+def test_a_count_beyond_uint32_is_a_clear_error(tmp_path):
+    big = np.array([[1, 2 ** 32]], np.uint64)
+    with pytest.raises(OverflowError, match="does not fit in uint32"):
+        FrameStore.build(tmp_path / "s", 2, lambda i: big if i else np.ones((1, 2)), progress=False)
+    assert not (tmp_path / "s" / "meta.json").exists()
+
+
+def test_short_writes_are_continued_and_a_full_disk_raises(tmp_path, monkeypatch):
+    real = os.pwrite
+    monkeypatch.setattr(os, "pwrite", lambda fd, data, offset: real(fd, bytes(data[:3]), offset))  # 3 bytes a call
+    data = random_counts(3)
+    store = FrameStore.build(tmp_path / "s", 3, lambda i: data[i], progress=False)
+    assert np.array_equal(store[[0, 1, 2]].numpy(), data)
+    monkeypatch.setattr(os, "pwrite", lambda fd, data, offset: 0)  # nothing written: a full disk
+    with pytest.raises(OSError, match="is the disk full"):
+        FrameStore.build(tmp_path / "t", 3, lambda i: data[i], progress=False)
+    assert not (tmp_path / "t" / "meta.json").exists()
+
+
 def test_store_widens_its_type_when_a_later_count_needs_it(tmp_path):
     data = random_counts(6)
     data[3, 0, 0, 0, 0] = 300
@@ -129,7 +157,8 @@ def test_a_build_killed_with_sigkill_resumes_to_the_same_file(tmp_path):
         import sys, time
         import numpy as np
         from spikformer_lite.data.framestore import FrameStore
-        data = np.random.default_rng(0).integers(0, 300, (60, 2, 3, 4, 4))   # widens to uint16 at some sample
+        data = np.random.default_rng(0).integers(0, 250, (60, 2, 3, 4, 4))
+        data[30:, 0, 0, 0, 0] = 300                                          # uint8, widened to uint16 at sample 30
         def make(i):
             if len(sys.argv) > 1:
                 time.sleep(0.05)
@@ -141,16 +170,18 @@ def test_a_build_killed_with_sigkill_resumes_to_the_same_file(tmp_path):
     progress = tmp_path / "s" / "progress.json"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
-        if progress.is_file() and json.loads(progress.read_text() or "{}").get("done", 0) >= 20:
+        if progress.is_file() and json.loads(progress.read_text() or "{}").get("done", 0) >= 40:
             break
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     assert proc.wait() == -signal.SIGKILL, "the build ended before it could be killed: the test would prove nothing"
     done = json.loads(progress.read_text())["done"]
-    assert 20 <= done < 60 and not (tmp_path / "s" / "meta.json").exists()
+    assert 40 <= done < 60 and not (tmp_path / "s" / "meta.json").exists()
+    assert np.load(tmp_path / "s" / "frames.partial.npy", mmap_mode="r").dtype == np.uint16  # killed after widening
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True).stdout.split()
     assert int(out[0]) == done  # it went on from the last committed sample
-    data = np.random.default_rng(0).integers(0, 300, (60, 2, 3, 4, 4))
+    data = np.random.default_rng(0).integers(0, 250, (60, 2, 3, 4, 4))
+    data[30:, 0, 0, 0, 0] = 300
     store = FrameStore(tmp_path / "s")
     assert store.dtype == np.uint16 and np.array_equal(store[np.arange(60)].numpy(), data)
 
@@ -163,13 +194,20 @@ def test_a_damaged_store_says_so(tmp_path):
         FrameStore(tmp_path / "s")
 
 
-def test_store_reads_in_a_forked_worker(tmp_path):
+def test_store_reads_in_forked_dataloader_workers(tmp_path):
     data = random_counts(8)
     store = FrameStore.build(tmp_path / "s", 8, lambda i: data[i], progress=False)
     store[0]  # opens the file in this process
     loader = torch.utils.data.DataLoader(store, batch_size=None, num_workers=2,
                                          multiprocessing_context="fork")
     assert all(np.array_equal(x.numpy(), data[i]) for i, x in enumerate(loader))
+
+
+def test_the_fast_aedat4_writer_writes_the_same_bytes():
+    rng = np.random.default_rng(0)
+    t = np.sort(rng.integers(0, 10 ** 6, 2500))
+    x, y, on = rng.integers(0, 128, 2500), rng.integers(0, 128, 2500), rng.integers(0, 2, 2500)
+    assert fake_data.aedat4_bytes(t, x, y, on, fast=True) == fake_data.aedat4_bytes(t, x, y, on)
 
 
 # ---------------------------------------------------------------- the same frames and batches as before
@@ -327,3 +365,26 @@ def test_a_read_only_data_root_is_never_written_even_by_root(tmp_path, monkeypat
         assert cache_folder(root) == tmp_path / "home" / ".cache" / "spikformer_lite" / "cache"
     finally:
         root.chmod(0o755)
+
+
+def test_readme_event_benchmark_numbers_are_the_saved_run():
+    """The README's event-data table states the numbers of the newest benchmarks/results/*-events.txt."""
+    repo = Path(__file__).resolve().parents[1]
+    result = sorted((repo / "benchmarks" / "results").glob("*-events.txt"))[-1]
+    rows = {}
+    for line in result.read_text().splitlines():
+        cells = [c.strip() for c in line.split("|")]
+        if len(cells) == 5 and cells[0].replace(",", "").isdigit():
+            rows[(int(cells[0].replace(",", "")), cells[1])] = cells[2].split()[0] if cells[2] else "", cells[3]
+    readme = repo / "README.md"
+    section = readme.read_text().split("## Benchmark: event data")[1].split("\n## ")[0]
+    assert f"`{result.relative_to(repo)}`" in section
+    for n in (900, 9000):
+        build = rows[(n, "build the frame store (first load_split)")]
+        warm, cold = (rows[(n, f"read + float, no augmentation ({w})")][0] for w in ("warm", "cold"))
+        aug = rows[(n, "read + float + paper augmentation & mixup")][0]
+        for number in (build[0], warm, cold, aug):
+            assert f"{int(number):,}" in section, f"{number} (for {n} recordings) is not in the README"
+        for key, (rate, peak) in rows.items():
+            if key[0] == n:
+                assert peak.replace(" GB", "") in section, f"peak {peak} of {key} is not in the README"

@@ -10,6 +10,7 @@ by t. Spikformer turns a recording into T frames with equal event counts
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -115,7 +116,7 @@ class FrameCache:
         if path.is_file():
             return np.load(path)
         frames = make()
-        tmp = path.with_name(path.stem + ".tmp.npy")
+        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")  # one per process: workers may race
         np.save(tmp, frames)
         tmp.replace(path)
         return frames

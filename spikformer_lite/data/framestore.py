@@ -75,6 +75,15 @@ def _new_npy(path, shape, dtype):
     return offset
 
 
+def _integer_indices(idx):
+    """``idx`` as a 1-D int64 array; a boolean mask or fractional indices are refused, not converted."""
+    arr = np.atleast_1d(np.asarray(idx))
+    if arr.size and arr.dtype.kind not in "iu":
+        raise TypeError(f"frame store indices must be integers, got {arr.dtype} (for a boolean mask, pass "
+                        "np.flatnonzero(mask))")
+    return arr.astype(np.int64)
+
+
 def _pread_into(fd, buffer, offset):
     """Read len(buffer) bytes at ``offset`` into ``buffer``; returns how many were read."""
     if hasattr(os, "preadv"):  # Linux, macOS: no shared file position
@@ -91,11 +100,17 @@ def _pread_into(fd, buffer, offset):
 
 
 def _pwrite(fd, data, offset):
-    """Write ``data`` at ``offset``."""
-    if hasattr(os, "pwrite"):
-        return os.pwrite(fd, data, offset)
-    os.lseek(fd, offset, os.SEEK_SET)  # Windows
-    return os.write(fd, data)
+    """Write all of ``data`` at ``offset`` (a short write, e.g. on a full disk, is continued or raises)."""
+    view, done = memoryview(data), 0
+    while done < len(view):
+        if hasattr(os, "pwrite"):
+            wrote = os.pwrite(fd, view[done:], offset + done)
+        else:  # Windows: seek, then write
+            os.lseek(fd, offset + done, os.SEEK_SET)
+            wrote = os.write(fd, view[done:])
+        if wrote <= 0:
+            raise OSError(f"wrote {done} of {len(view)} bytes at offset {offset}: is the disk full?")
+        done += wrote
 
 
 def _lock(file):
@@ -174,7 +189,7 @@ class FrameStore:
     def read(self, idx, out=None):
         """Samples ``idx`` (an int or a 1-D sequence of ints) as a numpy array of the store's dtype."""
         single = np.ndim(idx) == 0
-        idx = np.atleast_1d(np.asarray(idx, np.int64))
+        idx = _integer_indices(idx)
         n = len(self)
         if len(idx) and (idx.min() < -n or idx.max() >= n):
             raise IndexError(f"index out of range for a frame store of {n} samples: {idx.min()} .. {idx.max()}")
@@ -195,11 +210,15 @@ class FrameStore:
             idx = idx.cpu().numpy()
         if isinstance(idx, slice):
             idx = np.arange(len(self))[idx]
-        return torch.from_numpy(self.read(idx))
+        frames = self.read(idx)
+        try:
+            return torch.from_numpy(frames)
+        except TypeError:  # torch before 2.3 has no uint16/uint32 tensors: a wider signed type holds the counts
+            return torch.from_numpy(frames.astype(np.int32 if frames.dtype == np.uint16 else np.int64))
 
     def subset(self, idx):
         """A view of samples ``idx`` of this store (no data is read)."""
-        idx = np.asarray(idx.cpu() if isinstance(idx, torch.Tensor) else idx, np.int64)
+        idx = _integer_indices(idx.cpu().numpy() if isinstance(idx, torch.Tensor) else idx)
         base = np.arange(self._n) if self.indices is None else self.indices
         return FrameStore(self.folder, base[idx])
 
@@ -259,8 +278,10 @@ class FrameStore:
                         raise ValueError(f"sample {i} has frames of shape {frames.shape}, the store holds {shape}")
                     top = int(frames.max()) if frames.size else 0
                     if top > np.iinfo(dtype).max:  # widen the type: convert what is written, then go on
+                        wider = count_dtype(top)  # OverflowError past uint32, with the file still open
                         os.close(fd)
-                        dtype, offset = cls._widen(partial, n, shape, dtype, count_dtype(top), i)
+                        fd = None
+                        dtype, offset = cls._widen(partial, n, shape, dtype, wider, i)
                         sample_bytes = int(np.prod(shape)) * dtype.itemsize
                         fd = os.open(partial, os.O_RDWR | getattr(os, "O_BINARY", 0))
                     data = to_counts(frames, dtype, name=f"sample {i}")
@@ -273,7 +294,8 @@ class FrameStore:
                         _write_json(progress_path, state)
                         last_commit = time.monotonic()
             finally:
-                os.close(fd)
+                if fd is not None:
+                    os.close(fd)
                 bar.close()
             os.replace(partial, folder / FRAMES)
             _write_json(folder / META, dict(n=n, sample_shape=list(shape), dtype=dtype.name, max_count=max_count,
