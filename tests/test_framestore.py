@@ -81,6 +81,21 @@ def test_store_without_pread_and_pwrite(tmp_path, monkeypatch):
     assert store.dtype == np.uint16 and np.array_equal(store[[4, 0, 2]].numpy(), data[[4, 0, 2]])
 
 
+def test_wide_stores_on_a_torch_without_uint16_tensors(tmp_path, monkeypatch):
+    data = random_counts(2, high=300)
+    store = FrameStore.build(tmp_path / "s", 2, lambda i: data[i], progress=False)
+    real = torch.from_numpy
+
+    def torch_before_2_3(array):
+        if array.dtype in (np.uint16, np.uint32):
+            raise TypeError("can't convert np.ndarray of type numpy.uint16")
+        return real(array)
+
+    monkeypatch.setattr(torch, "from_numpy", torch_before_2_3)
+    x = store[[1, 0]]
+    assert x.dtype == torch.int32 and np.array_equal(x.numpy(), data[[1, 0]])
+
+
 def test_store_refuses_masks_and_fractional_indices(tmp_path):
     store = FrameStore.build(tmp_path / "s", 4, lambda i: np.full((2, 2), i), progress=False)
     with pytest.raises(TypeError, match="must be integers.*flatnonzero"):
