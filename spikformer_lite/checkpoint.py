@@ -58,13 +58,13 @@ def rng_state():
 
 
 def set_rng_state(state):
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(state["torch"].cpu())
     n = state["numpy"]
     np.random.set_state((n["name"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
     py = state["python"]
     random.setstate((py[0], tuple(py[1]), py[2]))
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def save_checkpoint(path, state):
@@ -89,9 +89,25 @@ def save_checkpoint(path, state):
     return path
 
 
+DEVICE_KEYS = ("model", "optimizer")  # what a training device needs; the rest (generator states, logs) stays on the CPU
+
+
+def _to_device(obj, device):
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if isinstance(obj, dict):
+        return {k: _to_device(v, device) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_device(v, device) for v in obj)
+    return obj
+
+
 def load_checkpoint(path, sha256=None, map_location="cpu"):
     """Read a checkpoint with ``torch.load(weights_only=True)``.
 
+    Everything loads on the CPU; ``map_location`` moves only the model and optimizer states
+    (``DEVICE_KEYS``): generator states must stay CPU ByteTensors for ``torch.set_rng_state``
+    (mapping them to a GPU made ``--resume`` on CUDA fail with "RNG state must be a torch.ByteTensor").
     ``sha256``: when given, the file's hash must match it. Raises CheckpointError
     that says what is wrong: no file, a wrong hash, a truncated or corrupt file.
     """
@@ -104,13 +120,16 @@ def load_checkpoint(path, sha256=None, map_location="cpu"):
             raise CheckpointError(f"{path} has sha256 {got}, expected {sha256}: the file is not the pinned "
                                   "checkpoint (re-download or re-export it)")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as e:
         raise CheckpointError(f"{path} ({path.stat().st_size:,} bytes) is truncated or corrupt and cannot be "
                               f"read: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from e
     except Exception as e:  # weights_only refuses pickled objects: not a checkpoint of ours
         raise CheckpointError(f"{path} is not a spikformer_lite checkpoint (torch.load with weights_only=True "
                               f"refused it: {type(e).__name__}: {str(e).splitlines()[0]})") from e
+    if map_location is not None and torch.device(map_location).type != "cpu":
+        ckpt = {k: _to_device(v, map_location) if k in DEVICE_KEYS else v for k, v in ckpt.items()}
+    return ckpt
 
 
 def check_same_model(ckpt, cfg, preset, path="checkpoint"):

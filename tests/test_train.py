@@ -171,6 +171,29 @@ def test_checkpoint_errors(tmp_path):
     assert not list(tmp_path.glob(".*tmp*"))  # no temporary file left behind
 
 
+def test_a_checkpoint_mapped_to_another_device_keeps_generator_states_on_the_cpu(tmp_path):
+    """--resume on CUDA crashed: the generator states were mapped to the GPU with the weights, and
+    torch.set_rng_state takes only a CPU ByteTensor. "meta" stands in for the GPU here."""
+    from spikformer_lite.checkpoint import rng_state, set_rng_state
+
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.AdamW(model.parameters())
+    model(torch.randn(4, 3)).sum().backward()
+    optimizer.step()
+    saved = rng_state()
+    after = torch.rand(3)  # the draw that follows the saved state
+    save_checkpoint(tmp_path / "c.pt", dict(model=model.state_dict(), optimizer=optimizer.state_dict(),
+                                            rng=saved, gen_state=torch.Generator().get_state()))
+    ckpt = load_checkpoint(tmp_path / "c.pt", map_location="meta")
+    assert ckpt["model"]["weight"].device.type == "meta"
+    assert all(t.device.type == "meta" for state in ckpt["optimizer"]["state"].values() for t in state.values()
+               if t.dim() > 0)  # the moments go to the device; AdamW's step count may stay a CPU scalar
+    assert ckpt["rng"]["torch"].device.type == "cpu" and ckpt["gen_state"].device.type == "cpu"
+    torch.rand(100)  # move on
+    set_rng_state(ckpt["rng"])  # raised "RNG state must be a torch.ByteTensor" when mapped with the weights
+    assert torch.equal(torch.rand(3), after)  # the restored state is the saved one
+
+
 @needs_cifar
 def test_resume_after_sigkill_gives_the_same_weights_bit_for_bit(tmp_path):
     cli(*TINY, "--out", str(tmp_path / "straight"))
