@@ -132,7 +132,7 @@ def main():
     p.add_argument("--quick", action="store_true", help="fewer shapes and rates")
     p.add_argument("--threads", type=int, default=os.cpu_count())
     p.add_argument("--save", action="store_true",
-                   help="also write the output to benchmarks/results/<date>-<cpu|gpu>-engine.txt")
+                   help="also write the output to spikformer_lite/results/benchmarks/<date>-<cpu|gpu>-engine.txt")
     args = p.parse_args()
     if args.save:
         import contextlib
@@ -142,7 +142,7 @@ def main():
         buffer = io.StringIO()
         kind = "gpu" if torch.cuda.is_available() else "cpu"
         stamp = datetime.datetime.now(datetime.timezone.utc)
-        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+        path = os.path.join(str(bm.RESULTS),
                             f"{stamp:%Y-%m-%d-%H%M}-{kind}-engine.txt")
 
         class Tee(io.TextIOBase):

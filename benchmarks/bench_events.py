@@ -139,7 +139,7 @@ def main(argv=None):
     p.add_argument("--train-steps", type=int, default=0, help="also run the training CLI this many steps on each set")
     p.add_argument("--train-batch", type=int, nargs="+", default=[16, 2], help="the CLI's batch sizes")
     p.add_argument("--rebuild", action="store_true", help="delete the frame stores first, so the build is measured")
-    p.add_argument("--save", action="store_true", help="write benchmarks/results/<date>-events.txt")
+    p.add_argument("--save", action="store_true", help="write spikformer_lite/results/benchmarks/<date>-events.txt")
     args = p.parse_args(argv)
 
     lines = [f"# bench_events: the event data path (synthetic CIFAR10-DVS in the real AEDAT 4 format, T={args.T})",
@@ -202,7 +202,9 @@ def main(argv=None):
               "--no-progress --batch-size <batch> (the test set: one batch of recordings)")
         print(footer[-1])
     if args.save:
-        path = HERE / "results" / f"{datetime.date.today()}-events.txt"
+        from spikformer_lite.benchmark import RESULTS
+
+        path = RESULTS / f"{datetime.date.today()}-events.txt"
         table = [f"{r['train']:>6,} | {r['what']:<44} | {r.get('rate', ''):>14} | {r['peak_gb']:6.2f} GB | "
                  f"{r.get('note', '')}" for r in rows]
         path.write_text("\n".join(lines + [f"{'train':>6} | {'measurement':<44} | {'samples/s':>14} | peak RSS  | note"]

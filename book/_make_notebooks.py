@@ -158,7 +158,7 @@ assert live_log[-1]["test_acc"] > 0.2, live_log[-1]
     md('''
 ## 3. The published checkpoint
 
-`checkpoints/manifest.json` lists the checkpoints this book trained with the command line tool, each
+`spikformer_lite/checkpoints/manifest.json` lists the checkpoints this book trained with the command line tool, each
 with the exact command, the commit, the data, the hardware, the wall time, its test accuracy and the
 sha256 of the file. `load_published` checks the hash before it loads anything. We take the most accurate
 CIFAR-10 one (where there are several). Its preset is `cifar10-4-384`, shrunk by the quick recipe's overrides and by any `--set` in its
@@ -605,7 +605,7 @@ rows, commands, configs = [], {}, []
 from spikformer_lite.stats import wilson_interval   # the 95% Wilson score interval of an accuracy
 
 for name in ("nmnist-quick", "cifar10dvs-sim-quick"):
-    assert name in manifest(), f"{name} is not in checkpoints/manifest.json"
+    assert name in manifest(), f"{name} is not in spikformer_lite/checkpoints/manifest.json"
     m, e = load_published(name)
     split = train.load_split(e["data"], "test", T=m.cfg.T, progress=False)
     r = train.evaluate(m.set_backend("numba"), split, cfg=m.cfg, progress=False)
@@ -1141,12 +1141,12 @@ that loop with `torch.compile`, which on CUDA generates one kernel for the forwa
 backward, and keeps the membrane in float32 under bf16 autocast. `tests/test_lif.py` checks it against the
 reference, also in bf16 (on CPU here; on CUDA where there is one). `python benchmarks/bench_engine.py --save`
 on a CUDA machine times training and inference with both LIFs in fp32 and bf16 and writes the table to
-`benchmarks/results/`; the cell below shows what has been recorded there.
+`spikformer_lite/results/benchmarks/`; the cell below shows what has been recorded there.
 '''),
     code('''
-from pathlib import Path
+from spikformer_lite.benchmark import RESULTS   # shipped inside the package: found after a pip install too
 
-results = sorted((Path(sl.__file__).resolve().parents[1] / "benchmarks" / "results").glob("*gpu*"))
+results = sorted(RESULTS.glob("*gpu*"))
 for path in results:
     print(f"--- {path.name} ---")
     print(path.read_text())

@@ -1,6 +1,14 @@
 """File helpers shared by the data loaders and the checkpoints."""
 
 import hashlib
+from importlib import resources
+from pathlib import Path
+
+
+def package_path(*parts):
+    """A file or folder shipped inside the package (checkpoints/, results/), found with importlib.resources:
+    the same place in a git checkout, an editable install and a pip install into site-packages (Colab)."""
+    return Path(str(resources.files("spikformer_lite").joinpath(*parts)))
 
 
 def file_hash(path, algorithm, chunk=1 << 20):

@@ -1,6 +1,6 @@
 """The ablations of Tables 1 and 5 at a scale a CPU runs: time steps, SSA against VSA, attention variants.
 
-    python -m spikformer_lite.ablations [--out runs/ablations] [--only T1 VSA ...]
+    python -m spikformer_lite.ablations [--out spikformer_lite/results/ablations] [--only T1 VSA ...]
     python -m spikformer_lite.ablations --summarise      # firing rate, SOPs, energy -> <out>/summary.json
 
 Every run is the training CLI (``python -m spikformer_lite.train``) with one budget: the quick CIFAR-10
@@ -16,6 +16,8 @@ seed (a point or more); they cannot reproduce the paper's differences of a few t
 
 import argparse
 from pathlib import Path
+
+from ._files import package_path
 
 BUDGET = ["--preset", "cifar10-4-384", "--recipe", "quick", "--train-subset", "10000", "--epochs", "5",
           "--no-progress", "--checkpoint-minutes", "5"]
@@ -40,7 +42,7 @@ def command(name, out):
     return [*BUDGET, *extra, "--set", *MODEL, *fields, "--out", str(Path(out) / name)]
 
 
-RESULTS = Path(__file__).resolve().parents[1] / "runs" / "ablations"
+RESULTS = package_path("results", "ablations")  # the committed logs and summary, shipped in the wheel
 
 
 def load_results(folder=RESULTS):
@@ -127,7 +129,7 @@ def main(argv=None):
     from .train import run
 
     p = argparse.ArgumentParser(prog="python -m spikformer_lite.ablations", description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default="runs/ablations")
+    p.add_argument("--out", default=str(RESULTS))
     p.add_argument("--only", nargs="*", choices=sorted(ABLATIONS), help="run only these")
     p.add_argument("--summarise", action="store_true", help="measure the finished runs into <out>/summary.json")
     p.add_argument("--checkpoints", help="with --summarise: a folder of reruns holding <name>/epoch.pt")

@@ -11,10 +11,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._files import package_path
 from .engine import Engine, layer_flops, spike_fed_layers
 from .model import spiking_attention
 from .neuron import LIF
 
+
+# Recorded benchmark outputs (`--save` of benchmarks/bench_*.py), shipped in the wheel so chapters find them.
+RESULTS = package_path("results", "benchmarks")
 
 def cpu_flags():
     """The SIMD flags that matter for these kernels, as /proc/cpuinfo lists them."""

@@ -1,4 +1,4 @@
-"""The checkpoints this book trained and publishes, under ``checkpoints/`` with a manifest.
+"""The checkpoints this book trained and publishes, under ``spikformer_lite/checkpoints/`` (shipped in the wheel) with a manifest.
 
     model, entry = load_published("cifar10-quick")      # weights checked against the manifest's sha256
     entry["test_acc"], entry["data"], entry["hardware"], entry["command"]
@@ -18,10 +18,11 @@ from pathlib import Path
 
 import torch
 
+from ._files import package_path
 from .checkpoint import CheckpointError, config_from_dict, load_checkpoint, save_checkpoint, sha256sum
 from .model import Spikformer
 
-CHECKPOINTS = Path(__file__).resolve().parents[1] / "checkpoints"
+CHECKPOINTS = package_path("checkpoints")  # shipped in the wheel: a pip install has them too
 
 
 def manifest(folder=CHECKPOINTS):

@@ -383,9 +383,11 @@ def test_a_read_only_data_root_is_never_written_even_by_root(tmp_path, monkeypat
 
 
 def test_readme_event_benchmark_numbers_are_the_saved_run():
-    """The README's event-data table states the numbers of the newest benchmarks/results/*-events.txt."""
+    """The README's event-data table states the numbers of the newest spikformer_lite/results/benchmarks/*-events.txt."""
     repo = Path(__file__).resolve().parents[1]
-    result = sorted((repo / "benchmarks" / "results").glob("*-events.txt"))[-1]
+    from spikformer_lite.benchmark import RESULTS
+
+    result = sorted(RESULTS.glob("*-events.txt"))[-1]
     rows = {}
     for line in result.read_text().splitlines():
         cells = [c.strip() for c in line.split("|")]

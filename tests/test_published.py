@@ -1,4 +1,4 @@
-"""The checkpoints committed under checkpoints/: each matches its manifest entry, and the README's table
+"""The checkpoints committed under spikformer_lite/checkpoints/: each matches its manifest entry, and the README's table
 states what the manifest records (so the two cannot drift apart when a run is re-exported)."""
 
 import csv
