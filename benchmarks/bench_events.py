@@ -28,7 +28,6 @@ Run: python benchmarks/bench_events.py [--sizes 900 9000] [--work DIR] [--second
 import argparse
 import datetime
 import json
-import os
 import subprocess
 import sys
 import time
@@ -63,7 +62,6 @@ elif mode.startswith("read"):
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)   # the store's pages leave the page cache
         os.close(fd)
     if mode.startswith("read-before"):  # the replaced path: every frame in one float32 tensor
-        from spikformer_lite.data.neuromorphic import EventFrames
         store = split.x
         x = torch.empty(store.shape, dtype=torch.float32)
         for lo in range(0, len(store), 64):
@@ -145,7 +143,7 @@ def main(argv=None):
     lines = [f"# bench_events: the event data path (synthetic CIFAR10-DVS in the real AEDAT 4 format, T={args.T})",
              f"# {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC; {machine(args.work)}",
              f"# {args.events[0]:,}-{args.events[1]:,} events per recording; work folder {args.work}",
-             f"# batch 16 (the paper recipe's); each row a fresh process; peak = its VmHWM", ""]
+             "# batch 16 (the paper recipe's); each row a fresh process; peak = its VmHWM", ""]
     for line in lines:
         print(line)
     rows = []

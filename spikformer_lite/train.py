@@ -86,7 +86,7 @@ RECIPES = {
                                filter_bias_and_bn=True, source="official cifar10/cifar10.yml and cifar10/train.py"),
     # ZK-Zhou/spikformer cifar10dvs/train.py: argparse defaults (b 16, lr 1e-3, wd 0.06, 96 epochs, warmup 10,
     # cooldown 10, mixup 0.5 with prob 0.5, switched off at epoch 75), flip + SNNAugmentWide, amp, T=16; its
-    # test loader takes the same batch of 16 (a batch of 256 recordings at T=16 is over 1 GB of activations).
+    # test loader takes the same batch of 16 (on a CPU, 16 recordings at T=16 in one test batch add about 1 GB).
     ("events", "paper"): Recipe(epochs=96, batch_size=16, lr=1e-3, min_lr=1e-5, warmup_lr=1e-5, warmup_epochs=10,
                                 cooldown_epochs=10, weight_decay=0.06, smoothing=0.1, mixup_alpha=0.5, mixup_prob=0.5,
                                 mixup_off_epoch=75, augment="official", amp=True, per_step_lr=False,

@@ -111,8 +111,11 @@ class FrameCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "params.json").write_text(json.dumps(params, sort_keys=True, default=str, indent=1))
 
+    def path(self, key):
+        return self.folder / f"{key}.npy"
+
     def get(self, key, make):
-        path = self.folder / f"{key}.npy"
+        path = self.path(key)
         if path.is_file():
             return np.load(path)
         frames = make()
@@ -142,13 +145,10 @@ def load_nmnist_small(split="train", root=None):
 
 def nmnist_fingerprint(root=None):
     """A digest of the offline N-MNIST file, so that its frame cache is rebuilt if the file changes."""
+    from .._files import file_hash
     from . import data_root
 
-    h = hashlib.sha1()
-    with open(data_root(root) / "nmnist_small" / "nmnist_small.npz", "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+    return file_hash(data_root(root) / "nmnist_small" / "nmnist_small.npz", "sha1")[:16]
 
 
 def class_split(labels, train_fraction=0.9):

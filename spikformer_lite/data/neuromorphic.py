@@ -9,6 +9,7 @@ fetches the rest. Frames are T bins of equal event count (``events.to_frames``),
 (``framestore.FrameStore``).
 """
 
+import functools
 import hashlib
 import re
 import warnings
@@ -98,7 +99,7 @@ class Recordings:
             self.targets = [int(f.stem) for f in self.data]
         self.data = [str(f) for f in self.data]
 
-    @property
+    @functools.cached_property
     def fingerprint(self):
         """A digest of the recordings' names and sizes: the frame cache is rebuilt when they change."""
         h = hashlib.sha1()
@@ -122,11 +123,6 @@ class Recordings:
             raw[:, 3] *= 1000  # milliseconds to microseconds
             events = recfunctions.unstructured_to_structured(raw, tonic.datasets.DVSGesture.dtype)
         return events, self.targets[i]
-
-
-def tonic_dataset(name, split, root):
-    """The recordings of ``name`` ('dvsgesture' or 'cifar10dvs'): a ``Recordings``, read offline (kept name)."""
-    return Recordings(name, split, root)
 
 
 class EventFrames(torch.utils.data.Dataset):
@@ -176,7 +172,7 @@ class EventFrames(torch.utils.data.Dataset):
 
     def _counts(self, i):
         """Sample ``i`` as integer counts: from the per-sample cache if it is there, else framed now."""
-        path = self.cache.folder / f"{int(self.indices[i])}.npy"
+        path = self.cache.path(int(self.indices[i]))
         return np.load(path) if path.is_file() else self.frames(i)
 
     @property
