@@ -63,32 +63,50 @@ def test_toc_lists_every_notebook_and_nothing_else():
     assert on_disk - listed == set(), f"notebooks missing from _toc.yml: {sorted(on_disk - listed)}"
 
 
-def test_reproduction_chapters_match_their_source():
-    """Chapters 6-7 are written by book/_make_notebooks.py: the stored notebooks must be its output."""
+def _sync_module():
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("make_notebooks", ROOT / "book" / "_make_notebooks.py")
-    make = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(make)
-    for name in make.NOTEBOOKS:
-        assert (ROOT / "book" / name).read_text() == make.build(name), f"{name}: run python book/_make_notebooks.py"
-
-
-def _install_module():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("install_cell", ROOT / "book" / "_install_cell.py")
+    spec = importlib.util.spec_from_file_location("book_sync", ROOT / "book" / "_sync.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def test_every_chapter_has_a_myst_source_and_nothing_else_is_a_notebook():
+    sources = {p.stem for p in _sync_module().sources()}
+    assert sources, "book/ holds no chapter sources (book/NN_*.md)"
+    assert {p.stem for p in NOTEBOOKS} == sources, "every notebook in book/ must be generated from a book/NN_*.md"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_is_in_sync_with_its_myst_source(path):
+    """Each notebook is exactly what book/_sync.py makes of its MyST source (cells, tags, install cell)."""
+    assert path.read_text() == _sync_module().text(path.with_suffix(".md")), \
+        f"{path.name} differs from {path.stem}.md: edit the .md and run python book/_sync.py"
+
+
+def test_sync_check_fails_on_a_stale_notebook(tmp_path, monkeypatch):
+    sync = _sync_module()
+    source = tmp_path / "01_x.md"
+    source.write_text("---\nkernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n"
+                      "# A title\n\n```{code-cell}\n:tags: [hide-input]\n\nx = 1\n```\n\nText.\n")
+    monkeypatch.setattr(sync, "BOOK", tmp_path)
+    assert sync.main(["--check"]) == 1  # no notebook yet
+    assert sync.main([]) == 0
+    assert sync.main(["--check"]) == 0
+    nb = json.loads((tmp_path / "01_x.ipynb").read_text())
+    assert [c["cell_type"] for c in nb["cells"]] == ["markdown", "code", "code", "markdown"]
+    assert nb["cells"][2]["metadata"] == {"tags": ["hide-input"]}
+    source.write_text(source.read_text().replace("x = 1", "x = 2"))
+    assert sync.main(["--check"]) == 1
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_first_code_cell_is_the_colab_install_cell(path):
     nb = json.loads(path.read_text())
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
-    assert "".join(code[0]["source"]) == _install_module().source(), \
-        f"{path.name}: its first code cell is not the install cell; run python book/_install_cell.py"
+    assert "".join(code[0]["source"]) == _sync_module().install_source(), \
+        f"{path.name}: its first code cell is not the install cell; run python book/_sync.py"
 
 
 def _run_install_cell(colab):
@@ -113,7 +131,7 @@ def _run_install_cell(colab):
             sys.modules["google.colab"] = fake
         else:
             sys.modules.pop("google.colab", None)
-        code = TransformerManager().transform_cell(_install_module().source())
+        code = TransformerManager().transform_cell(_sync_module().install_source())
         exec(compile(code, "<install cell>", "exec"), {"get_ipython": lambda: Shell()})
     finally:
         for k, v in saved.items():

@@ -36,3 +36,95 @@ def test_wilson_stays_inside_zero_one_and_narrows_with_n():
 def test_wilson_rejects_bad_input(p, n, match):
     with pytest.raises(ValueError, match=match):
         wilson_interval(p, n)
+
+
+def test_mcnemar_exact_p_value_by_hand():
+    import numpy as np
+
+    from spikformer_lite.stats import mcnemar
+
+    # 10 samples: A right on 3 that B gets wrong, B right on 0 that A gets wrong, 7 concordant.
+    a = np.array([1, 1, 1, 1, 1, 0, 0, 1, 1, 1], bool)
+    b = np.array([0, 0, 0, 1, 1, 0, 0, 1, 1, 1], bool)
+    r = mcnemar(a, b)
+    assert (r["a_only"], r["b_only"], r["n"]) == (3, 0, 10)
+    assert r["p_value"] == pytest.approx(2 * 0.5**3)  # P(X <= 0), X ~ Bin(3, 1/2), doubled
+    assert r["diff"] == pytest.approx(0.3)
+    # symmetric, and 1.0 without discordant samples
+    assert mcnemar(b, a)["p_value"] == r["p_value"]
+    assert mcnemar(a, a)["p_value"] == 1.0
+    # 20 vs 5 discordant: sum_{i<=5} C(25, i) / 2^25, doubled
+    a = np.r_[np.ones(20, bool), np.zeros(5, bool), np.ones(100, bool)]
+    b = np.r_[np.zeros(20, bool), np.ones(5, bool), np.ones(100, bool)]
+    expected = 2 * sum(math.comb(25, i) for i in range(6)) / 2**25
+    assert mcnemar(a, b)["p_value"] == pytest.approx(expected)
+    assert expected < 0.01
+
+
+def test_mcnemar_holds_its_level_under_the_null():
+    """Two equally accurate models that disagree at random: rejections at 5% must be at most about 5%."""
+    import numpy as np
+
+    from spikformer_lite.stats import mcnemar
+
+    rng = np.random.default_rng(0)
+    rejections = 0
+    for _ in range(400):
+        a = rng.random(300) < 0.8
+        b = rng.random(300) < 0.8
+        rejections += mcnemar(a, b)["p_value"] < 0.05
+    assert rejections / 400 <= 0.07
+
+
+def test_paired_test_sees_what_an_unpaired_interval_cannot():
+    """Two models that agree on all but 30 of 10,000 images, B wrong on 25 of them: the Wilson intervals
+    overlap, the paired test and the paired interval both say A is better."""
+    import numpy as np
+
+    from spikformer_lite.stats import mcnemar, paired_bootstrap, wilson_interval
+
+    rng = np.random.default_rng(1)
+    a = rng.random(10_000) < 0.8
+    b = a.copy()
+    flip = rng.choice(np.flatnonzero(a), 25, replace=False)
+    b[flip] = False
+    gain = rng.choice(np.flatnonzero(~a), 5, replace=False)
+    b[gain] = True
+    lo_a, hi_a = wilson_interval(a.mean(), a.size)
+    lo_b, hi_b = wilson_interval(b.mean(), b.size)
+    assert lo_a < hi_b  # unpaired: the intervals overlap
+    assert mcnemar(a, b)["p_value"] < 0.001
+    diff, lo, hi = paired_bootstrap(a, b, seed=0)
+    assert diff == pytest.approx(20 / 10_000)
+    assert 0 < lo < diff < hi
+
+
+def test_paired_bootstrap_covers_the_true_difference():
+    import numpy as np
+
+    from spikformer_lite.stats import paired_bootstrap
+
+    rng = np.random.default_rng(2)
+    covered = 0
+    for trial in range(100):
+        u = rng.random(400)
+        a = u < 0.75
+        b = u < 0.70  # true difference 0.05, strongly paired
+        _, lo, hi = paired_bootstrap(a, b, n_resamples=500, seed=trial)
+        covered += lo <= 0.05 <= hi
+    assert covered >= 88
+
+
+@pytest.mark.parametrize("a, b, match", [
+    ([1, 0, 1], [1, 0], "same length"),
+    ([[1, 0]], [[1, 0]], "1-D"),
+    ([3, 1, 0], [1, 1, 0], "booleans"),
+    ([], [], "same length"),
+])
+def test_paired_helpers_reject_bad_input(a, b, match):
+    from spikformer_lite.stats import mcnemar, paired_bootstrap
+
+    with pytest.raises(ValueError, match=match):
+        mcnemar(a, b)
+    with pytest.raises(ValueError, match=match):
+        paired_bootstrap(a, b)
