@@ -347,22 +347,24 @@ def compare_predictions(model, images, engine=None, batch_size=250, tol=1e-4, pr
     """Engine against torch path on many images: predictions in batches, then a trace of each disagreement.
 
     ``images`` (B, C, H, W) or frames (T, B, ...). Returns dict(n, agreed, agreement, max_logit_diff,
-    n_logits_moved, traces, engine_pred, torch_pred): ``n_logits_moved`` counts the samples whose logits differ
-    by more than ``tol`` (some spike flipped on the way, even where the prediction stayed); ``traces`` as in
-    ``trace_disagreements``, with ``sample`` the index in ``images``.
+    n_logits_moved, moved, traces, engine_pred, torch_pred): ``n_logits_moved`` counts the samples whose logits
+    differ by more than ``tol`` (some spike flipped on the way, even where the prediction stayed), ``moved`` lists
+    their indices in ``images`` (to trace them with ``trace_disagreements(..., every_flip=True)``); ``traces`` as
+    in ``trace_disagreements``, with ``sample`` the index in ``images``.
     """
     from tqdm.auto import tqdm
 
     engine = engine or Engine(model)
     frames = images.dim() == 5
     n = images.shape[1] if frames else images.shape[0]
-    preds_t, preds_e, worst, moved = [], [], 0.0, 0
+    preds_t, preds_e, worst, moved = [], [], 0.0, []
     for start in tqdm(range(0, n, batch_size), desc="engine vs torch", disable=not progress, leave=False):
         x = images[:, start:start + batch_size] if frames else images[start:start + batch_size]
         lt = model(x if frames else model.encode(x))
         le = engine(x)
         gap = (lt - le).abs().amax(1)
-        worst, moved = max(worst, float(gap.max())), moved + int((gap > tol).sum())
+        worst = max(worst, float(gap.max()))
+        moved += (start + torch.nonzero(gap > tol).flatten()).tolist()
         preds_t.append(lt.argmax(1))
         preds_e.append(le.argmax(1))
     pt, pe = torch.cat(preds_t), torch.cat(preds_e)
@@ -379,8 +381,8 @@ def compare_predictions(model, images, engine=None, batch_size=250, tol=1e-4, pr
                 traces.append(dict(sample=b, torch_pred=int(pt[b]), engine_pred=int(pe[b]), layer=None,
                                    reproduced=False, within_rounding=False))
     agreed = int((pt == pe).sum())
-    return dict(n=n, agreed=agreed, agreement=agreed / n, max_logit_diff=worst, n_logits_moved=moved, traces=traces,
-                engine_pred=pe, torch_pred=pt)
+    return dict(n=n, agreed=agreed, agreement=agreed / n, max_logit_diff=worst, n_logits_moved=len(moved),
+                moved=moved, traces=traces, engine_pred=pe, torch_pred=pt)
 
 
 @torch.no_grad()

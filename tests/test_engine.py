@@ -379,3 +379,19 @@ def test_compare_predictions_traces_only_the_disagreements():
     assert result["n"] == 6 and result["agreed"] == 6 and result["traces"] == []
     assert result["max_logit_diff"] < 1e-4 and torch.equal(result["engine_pred"], result["torch_pred"])
     assert result["n_logits_moved"] == 0
+
+
+def test_compare_predictions_lists_the_samples_whose_logits_moved():
+    """``moved`` holds the index in the whole input (across batches) of every sample whose logits moved."""
+    model, x = small_model(dtype=torch.float32)
+    engine = Engine(model)
+    w0, b0 = engine.conv0
+    engine.conv0 = (w0, b0 + 1e-3)  # spikes flip near the threshold in some samples
+    with torch.no_grad():
+        gap = (model(x) - engine(x[0])).abs().amax(1)
+    expected = torch.nonzero(gap > 1e-4).flatten().tolist()
+    result = compare_predictions(model, x[0], engine, batch_size=4)  # 6 samples: batches of 4 and 2
+    assert result["moved"] == expected and result["n_logits_moved"] == len(expected) > 0
+    assert max(expected) >= 4  # a sample of the second batch: its index counts the first batch's 4
+    _, traces, _ = trace_disagreements(model, x[0][expected], engine, every_flip=True)
+    assert len(traces) == len(expected)
