@@ -263,3 +263,21 @@ def test_energy_figures():
     qk, kv = fig.data
     assert (np.asarray(qk.y) > np.asarray(kv.y))[np.asarray(qk.x) > 48].all()
     assert (np.asarray(qk.y) < np.asarray(kv.y))[np.asarray(qk.x) < 48].all()
+
+
+def test_engine_figures_keep_their_furniture_off_the_data():
+    """The rate sweep's x axis spans its rates (annotations on a log axis sit at log10 of their position);
+    the activity figure's colour bar lies under the left panel, clear of the bar chart."""
+    sweep = {"layer": dict(rates=[0.01, 0.1, 0.3], events_s=[1e-3, 2e-3, 8e-3], dense_s=[4e-3, 4e-3, 4e-3],
+                           crossover=0.2)}
+    fig = viz.rate_sweep_figure(sweep, measured={"layer": ("model", 0.05)})
+    lo, hi = fig.layout.xaxis.range
+    assert np.log10(0.02) > lo > np.log10(0.005) and np.log10(0.3) < hi < np.log10(0.5)
+    notes = {a.text: a for a in fig.layout.annotations}
+    assert notes["crossover 0.200"].x == pytest.approx(np.log10(0.2)) and notes["model"].x == pytest.approx(np.log10(0.05))
+    assert sorted(s.x0 for s in fig.layout.shapes) == [0.05, 0.2]  # shapes take the value itself
+    run = _engine_run()
+    fig = viz.layer_activity_figure(run.inputs, run.ops, "blocks.0.mlp.fc1.linear")
+    bar = fig.data[0].colorbar
+    assert bar.orientation == "h" and bar.y < 0 and bar.x + bar.len / 2 <= fig.layout.xaxis.domain[1] + 1e-9
+    assert fig.layout.xaxis.domain[1] < fig.layout.xaxis2.domain[0]

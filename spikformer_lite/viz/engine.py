@@ -32,10 +32,18 @@ def layer_activity(inputs, layer, t=0, sample=0):
     return x, "raster", active, total
 
 
+# layer_activity_figure's two panels: the left one spans [0, _LEFT] of the width (plotly's make_subplots rule)
+_WIDTHS, _SPACING = (0.45, 0.55), 0.12
+_LEFT = _WIDTHS[0] * (1 - _SPACING)
+
+
 def _activity_trace(z, kind, showscale=True):
     label = "active channels" if kind == "grid" else "count"
+    # a horizontal colour bar under the left panel: it covers neither panel's data
+    colorbar = dict(title=dict(text=label, side="top"), orientation="h", x=_LEFT / 2, xanchor="center",
+                    len=0.8 * _LEFT, y=-0.14, yanchor="top", thickness=10)
     return go.Heatmap(z=z.astype(np.int16), colorscale="Viridis" if kind == "grid" else "Greys",
-                      zmin=0, showscale=showscale, colorbar=dict(title=label, len=0.8, x=0.47),
+                      zmin=0, showscale=showscale, colorbar=colorbar,
                       hovertemplate=("x %{x}, y %{y}: %{z} active channels" if kind == "grid"
                                      else "token %{y}, channel %{x}: %{z}") + "<extra></extra>")
 
@@ -58,7 +66,7 @@ def layer_activity_figure(inputs, ops, layer, t=0, sample=0, height=420):
     ``inputs`` and ``ops`` are an engine run's (``Engine.run(x, record=True)`` on one image).
     """
     z, kind, active, total = layer_activity(inputs, layer, t, sample)
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.45, 0.55], horizontal_spacing=0.12,
+    fig = make_subplots(rows=1, cols=2, column_widths=list(_WIDTHS), horizontal_spacing=_SPACING,
                         subplot_titles=("pixels of the input grid" if kind == "grid" else "tokens x channels",
                                         "accumulates per layer (one image, all steps)"))
     fig.add_trace(_activity_trace(z, kind), 1, 1)
@@ -66,7 +74,7 @@ def layer_activity_figure(inputs, ops, layer, t=0, sample=0, height=420):
     fig.update_yaxes(autorange="reversed", row=1, col=1)
     fig.update_yaxes(type="log", title="accumulates", row=1, col=2)
     fig.update_layout(title=_activity_title(layer, t, active, int(total), ops[layer]), height=height,
-                      margin=dict(t=80, l=40, r=20, b=60), title_font_size=13)
+                      margin=dict(t=80, l=40, r=20, b=110), title_font_size=13)
     return fig
 
 
@@ -106,9 +114,17 @@ def rate_sweep_figure(sweep, measured=None, height=380):
     """
     titles = list(sweep)
     fig = make_subplots(rows=1, cols=len(titles), subplot_titles=titles, horizontal_spacing=0.07)
+
+    def mark(x, i, line, text, y, anchor):
+        # an annotation on a log axis takes log10 of its position (a shape does not): plotly's rule
+        fig.add_vline(x=x, line=line, row=1, col=i)
+        fig.add_annotation(x=float(np.log10(x)), y=y, yref="y domain", text=text, showarrow=False, xanchor="left",
+                           yanchor=anchor, font_size=10, row=1, col=i)
+
     for i, title in enumerate(titles, 1):
         r = sweep[title]
         first = i == 1
+        shown = list(r["rates"])  # the x range: the measured rates and the lines drawn, nothing more
         fig.add_trace(go.Scatter(x=r["rates"], y=1e3 * np.asarray(r["events_s"]), name="event-driven (adds rows)",
                                  mode="lines+markers", line_color=SPIKE_COLOR, showlegend=first,
                                  legendgroup="events"), 1, i)
@@ -116,13 +132,16 @@ def rate_sweep_figure(sweep, measured=None, height=380):
                                  mode="lines+markers", line=dict(color=MEMBRANE_COLOR, dash="dash"),
                                  showlegend=first, legendgroup="dense"), 1, i)
         if r["crossover"] is not None:
-            fig.add_vline(x=r["crossover"], line=dict(color="black", width=1), row=1, col=i,
-                          annotation_text=f"crossover {r['crossover']:.3f}", annotation_font_size=10)
+            mark(r["crossover"], i, dict(color="black", width=1), f"crossover {r['crossover']:.3f}", 1, "top")
+            shown.append(r["crossover"])
         if title in (measured or {}):
             label, rate = measured[title]
-            fig.add_vline(x=rate, line=dict(color="gray", dash="dot"), row=1, col=i,
-                          annotation_text=label, annotation_position="bottom right", annotation_font_size=10)
-        fig.update_xaxes(type="log", title="input firing rate", row=1, col=i)
+            mark(rate, i, dict(color="gray", dash="dot"), label, 0, "bottom")
+            shown.append(rate)
+        lo, hi = np.log10(min(shown)), np.log10(max(shown))
+        pad = 0.05 * (hi - lo) + 0.02
+        fig.update_xaxes(type="log", title="input firing rate", range=[float(lo - pad), float(hi + pad)],
+                         row=1, col=i)
     fig.update_yaxes(title="ms per call", type="log", row=1, col=1)
     fig.update_yaxes(type="log")
     fig.update_layout(height=height, legend=dict(orientation="h", y=-0.25), margin=dict(t=60, b=90),
