@@ -1,7 +1,7 @@
 # make test   run the package tests and every book notebook (nbmake)
 # make book   execute the notebooks and build the HTML book into _build/html (warnings are errors);
 #             executed notebooks are cached, keyed on the notebooks and on the package source;
-#             FORCE=1 re-executes everything (CI does)
+#             FORCE=1 re-executes everything (CI does); no progress bars (spikformer_lite/progress.py)
 # make test-fresh  every notebook with an empty data root, the downloads served from a local mirror
 # make check-book  open every built page in headless Chromium and check it (book/_check_pages.py)
 # make bench-events  the event data path at CIFAR10-DVS's scale (benchmarks/bench_events.py)
@@ -45,7 +45,7 @@ book: venv
 	@if [ -n "$(FORCE)" ] || [ "$$(cat _build/.exec-key 2>/dev/null)" != "$(EXEC_KEY)" ]; then \
 		echo "execution cache cleared (package source changed, or FORCE set)"; rm -rf _build/.jupyter_cache; fi
 	@echo "$(EXEC_KEY)" > _build/.exec-key
-	$(VENV)/bin/jupyter-book build . -W --keep-going --path-output .
+	SPIKFORMER_PROGRESS=off $(VENV)/bin/jupyter-book build . -W --keep-going --path-output .
 	@echo "open _build/html/index.html"
 
 check-book: venv

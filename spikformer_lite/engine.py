@@ -352,7 +352,7 @@ def compare_predictions(model, images, engine=None, batch_size=250, tol=1e-4, pr
     their indices in ``images`` (to trace them with ``trace_disagreements(..., every_flip=True)``); ``traces`` as
     in ``trace_disagreements``, with ``sample`` the index in ``images``.
     """
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     engine = engine or Engine(model)
     frames = images.dim() == 5

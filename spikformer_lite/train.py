@@ -385,7 +385,7 @@ def train_one_epoch(model, split, optimizer, recipe, epoch, cfg, device=torch.de
     called after every step (the CLI saves checkpoints there). A non-finite loss raises TrainingError
     naming the epoch and step; nothing is written after it.
     """
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     model.train()
     batches = epoch_order(len(split), epoch, seed, recipe.batch_size, rank, world)
@@ -443,7 +443,7 @@ def train_one_epoch(model, split, optimizer, recipe, epoch, cfg, device=torch.de
 def evaluate(model, split, batch_size=256, device=torch.device("cpu"), cfg=None, bf16=False, progress=True,
              rank=0, world=1, recipe=None):
     """Top-1 accuracy and mean cross-entropy on every sample of ``split``. Returns dict(loss, acc, n, time_s)."""
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     cfg = cfg or _unwrap(model).cfg
     recipe = recipe or RECIPES[("cifar", "quick")]

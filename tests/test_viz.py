@@ -281,3 +281,34 @@ def test_engine_figures_keep_their_furniture_off_the_data():
     bar = fig.data[0].colorbar
     assert bar.orientation == "h" and bar.y < 0 and bar.x + bar.len / 2 <= fig.layout.xaxis.domain[1] + 1e-9
     assert fig.layout.xaxis.domain[1] < fig.layout.xaxis2.domain[0]
+
+
+def test_progress_bars_follow_spikformer_progress(monkeypatch, capsys):
+    """The book build sets SPIKFORMER_PROGRESS=off: no widget bar is saved frozen at its first state."""
+    import tqdm.auto
+    import tqdm.std
+
+    from spikformer_lite import progress
+
+    monkeypatch.setenv("SPIKFORMER_PROGRESS", "off")
+    bar = progress.tqdm(range(5), desc="x")
+    assert bar.disable and list(bar) == list(range(5))
+    monkeypatch.setenv("SPIKFORMER_PROGRESS", "plain")
+    bar = progress.tqdm(total=3, desc="plain")
+    assert type(bar) is tqdm.std.tqdm and not bar.disable
+    bar.update(3)
+    bar.close()
+    assert "3/3" in capsys.readouterr().err
+    monkeypatch.delenv("SPIKFORMER_PROGRESS")
+    bar = progress.tqdm(total=1, disable=True)
+    assert isinstance(bar, tqdm.auto.tqdm)
+    monkeypatch.setenv("SPIKFORMER_PROGRESS", "widget")
+    with pytest.raises(ValueError):
+        progress.tqdm(total=1)
+
+
+def test_the_book_build_turns_progress_bars_off():
+    from pathlib import Path
+
+    make = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    assert "SPIKFORMER_PROGRESS=off $(VENV)/bin/jupyter-book build" in make

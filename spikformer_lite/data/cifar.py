@@ -237,7 +237,7 @@ def _read_official(path, archive, name, split):
 
 
 def _read_jpeg(root, split):
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     buf, offsets, labels = _jpeg_split(_jpeg_path(root), split)
     images = _decode_jpegs(buf, offsets, range(len(labels)),

@@ -81,7 +81,7 @@ def command(name, root=None):
 
 def download_file(remote, dest, what, name, root=None, progress=True):
     """Fetch ``remote`` to ``dest`` (a file path), MD5-checked, atomically. Returns ``dest``."""
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     from .cifar import ChecksumError, md5sum
 

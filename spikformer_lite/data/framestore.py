@@ -239,7 +239,7 @@ class FrameStore:
         and widens (the part already written is converted) when a later count needs it. One process builds at a time (a file lock); another
         waiting on the lock opens the finished store.
         """
-        from tqdm.auto import tqdm
+        from ..progress import tqdm
 
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
