@@ -21,6 +21,11 @@ Three backends compute the same thing:
   step. It always computes in float32 (so bf16 autocast keeps a float32 membrane) and
   returns spikes in the input's dtype. It runs on CPU too (a C++ compiler is needed), but
   there ``"numba"`` is the fast path; the first call of each shape compiles (seconds).
+- ``"triton"``: fused multi-step Triton kernels for CUDA tensors (``kernels/lif_triton.py``,
+  needs ``pip install spikformer-lite[gpu]``), registered with ``torch.library`` so that
+  ``torch.compile`` traces through them. float32/float16/bfloat16 input, float32 membrane,
+  spikes in the input's dtype, bit-identical to ``"torch"`` on float32; H (float32) carries no
+  gradient. On CPU tensors it runs only under Triton's interpreter (``TRITON_INTERPRET=1``).
 
 Reference: SpikingJelly ``neuron.LIFNode(tau=2., detach_reset=True)``, which
 the tests check against.
@@ -28,6 +33,7 @@ the tests check against.
 
 import functools
 import math
+import os
 
 import numpy as np
 import torch
@@ -36,7 +42,7 @@ from torch import nn
 from ._checks import check_time_major
 from .surrogate import spike_fn
 
-BACKENDS = ("torch", "numba", "fused")
+BACKENDS = ("torch", "numba", "fused", "triton")
 _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
 
@@ -139,6 +145,20 @@ def lif_fused(x, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha
     return _compiled_lif()(x, float(tau), float(v_threshold), float(v_reset), bool(detach_reset), float(alpha))
 
 
+def _lif_triton(x, tau, v_threshold, v_reset, detach_reset, alpha, return_h):
+    if x.device.type != "cuda" and os.environ.get("TRITON_INTERPRET") != "1":
+        raise ValueError(f"backend='triton' runs on CUDA tensors, got a tensor on {x.device}; "
+                         "use backend='numba' or 'torch' on the CPU")
+    if x.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+        raise ValueError(f"backend='triton' needs float32, float16 or bfloat16 input, got {x.dtype}; "
+                         "use backend='torch'")
+    try:
+        from .kernels.lif_triton import lif_triton
+    except ImportError as err:
+        raise ImportError("backend='triton' needs triton: pip install 'spikformer-lite[gpu]'") from err
+    return lif_triton(x, tau, v_threshold, v_reset, detach_reset, alpha, store_h=return_h)
+
+
 def lif(x, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha=4.0, backend="torch", return_h=False):
     """Multi-step LIF (eq. 1-3) over ``x`` of shape ``(T, ...)``.
 
@@ -157,6 +177,8 @@ def lif(x, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha=4.0, 
         s, h = out if return_h else (out, None)
     elif backend == "fused":
         s, h = lif_fused(x, tau, v_threshold, v_reset, detach_reset, alpha)
+    elif backend == "triton":
+        s, h = _lif_triton(x, tau, v_threshold, v_reset, detach_reset, alpha, return_h)
     else:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     return (s, h) if return_h else s
