@@ -9,6 +9,10 @@ Each page is served from localhost and fails the check on:
 - a figure with a slider that does not change when the slider is moved (a real mouse click on
   another position of its rail);
 - math that MathJax left untypeset (raw ``\\(...\\)``), or a MathJax error;
+- a figure whose colour bar overlaps a plot area, whose title or legend lies under its mode bar, or whose
+  title or axis title is cut off at the figure's edge (LAYOUT_JS);
+- a progress bar short of its end: a widget bar below 100%, a text bar "n/N" with n < N (PROGRESS_JS);
+- a table header that wraps inside a word (HEADERS_JS);
 - a table, figure or image wider than the text column (cut off, or scrolling sideways);
 - a page heavier than 3 MB (its HTML, with everything inlined into it).
 It writes one full-page screenshot per page to ``_build/screenshots/`` and prints one line per page.
@@ -116,6 +120,100 @@ WIDE_JS = """
 }
 """
 
+# Runs in the page: what overlaps or is cut off inside each plotly figure. Boxes are screen rectangles
+# (getBoundingClientRect); two boxes overlap when they share more than OVERLAP_PX in both directions.
+# - a colour bar (g.colorbar, with its ticks and title) over a subplot's plot area (its drag rectangle,
+#   rect.nsewdrag: exactly the area inside the axes), its own subplot's or another's;
+# - the figure title (.gtitle) or the legend (g.legend) under the mode bar (.modebar, present even
+#   while hidden until hover);
+# - the figure title or an axis title (.g-xtitle, .g-ytitle) reaching outside the figure (svg.main-svg).
+LAYOUT_JS = """
+(i) => {
+  const PX = 2;
+  const gd = document.querySelectorAll('.plotly-graph-div')[i];
+  const box = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0 ? r : null; };
+  const overlap = (a, b) => Math.min(a.right, b.right) - Math.max(a.left, b.left) > PX
+                           && Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > PX;
+  const out = [];
+  const areas = Array.from(gd.querySelectorAll('.draglayer rect.nsewdrag')).map(box).filter(Boolean);
+  gd.querySelectorAll('g.colorbar').forEach((cb, k) => {
+    const b = box(cb);
+    if (b && areas.some(a => overlap(a, b))) out.push('colour bar ' + k + ' overlaps a plot area');
+  });
+  const mb = gd.querySelector('.modebar');
+  const mbox = mb ? box(mb) : null;
+  const title = gd.querySelector('.gtitle');
+  const tbox = title && title.textContent.trim() ? box(title) : null;
+  const legend = gd.querySelector('g.legend');
+  const lbox = legend ? box(legend) : null;
+  if (mbox && tbox && overlap(mbox, tbox)) out.push('the title lies under the mode bar');
+  if (mbox && lbox && overlap(mbox, lbox)) out.push('the legend lies under the mode bar');
+  const svg = gd.querySelector('svg.main-svg');
+  const fbox = svg ? box(svg) : null;
+  if (fbox) {
+    for (const [sel, what] of [['.gtitle', 'the title'], ['.g-xtitle', 'an x-axis title'], ['.g-ytitle', 'a y-axis title']]) {
+      for (const t of gd.querySelectorAll(sel)) {
+        const r = t.textContent.trim() ? box(t) : null;
+        if (r && (r.left < fbox.left - 1 || r.top < fbox.top - 1 || r.right > fbox.right + 1 || r.bottom > fbox.bottom + 1))
+          out.push(what + ' is cut off at the edge of the figure: "' + t.textContent.trim().slice(0, 40) + '"');
+      }
+    }
+  }
+  return out;
+}
+"""
+
+# Progress bars a static page shows short of their end: a widget bar (ipywidgets' .widget-progress,
+# whose .progress-bar has its width in percent) below 100%, or a "n/N" label beside it with n < N; an
+# HTML <progress> below its max; a text bar in a cell's output (tqdm's "40%|####      | 50/125").
+PROGRESS_JS = """
+() => {
+  const out = [];
+  for (const w of document.querySelectorAll('.widget-progress')) {
+    const bar = w.querySelector('.progress-bar');
+    const pct = bar ? parseFloat(bar.style.width) : NaN;
+    const row = w.closest('.widget-hbox') || w.parentElement;
+    const m = (row ? row.textContent : '').match(/(\\d+)\\s*\\/\\s*(\\d+)/);
+    if ((Number.isFinite(pct) && pct < 99.9) || (m && +m[1] < +m[2]))
+      out.push('widget at ' + (Number.isFinite(pct) ? pct + '%' : '?') + (m ? ' (' + m[0] + ')' : ''));
+  }
+  for (const p of document.querySelectorAll('progress')) {
+    if (p.hasAttribute('value') && p.value < p.max) out.push('<progress> at ' + p.value + '/' + p.max);
+  }
+  for (const o of document.querySelectorAll('.cell_output, .output')) {
+    const re = /(\\d+)%\\|[^|\\n]*\\|\\s*(\\d+)\\/(\\d+)/g;
+    let m;
+    while ((m = re.exec(o.textContent)) !== null) { if (+m[1] < 100 || +m[2] < +m[3]) out.push('text bar "' + m[0].slice(-30) + '"'); }
+  }
+  return Array.from(new Set(out));
+}
+"""
+
+# Table header cells whose text wraps inside a word: a run of letters or digits (one text node) whose
+# characters lie on more than one line (its Range has client rectangles at more than one height).
+HEADERS_JS = """
+() => {
+  const article = document.querySelector('article') || document.body;
+  const out = [];
+  for (const th of article.querySelectorAll('th')) {
+    const walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
+    while (walker.nextNode()) {
+      const node = walker.currentNode;
+      if (node.parentElement.closest('mjx-container, .math')) continue;
+      const re = /[\\p{L}\\p{N}]{2,}/gu;
+      let m;
+      while ((m = re.exec(node.textContent)) !== null) {
+        const range = document.createRange();
+        range.setStart(node, m.index); range.setEnd(node, m.index + m[0].length);
+        const tops = new Set(Array.from(range.getClientRects()).filter(r => r.width > 0).map(r => Math.round(r.top)));
+        if (tops.size > 1) out.push(m[0]);
+      }
+    }
+  }
+  return out;
+}
+"""
+
 
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
@@ -180,6 +278,7 @@ def check_page(browser, base, rel, root, shots):
             problems.append(f"{name}: no drawn traces ({fig['traces']} traces, {fig['drawn']} drawn elements)")
         if fig["flat"]:
             problems.append(f"{name}: opens with {fig['flat']} heatmap(s) of one flat colour")
+        problems.extend(f"{name}: {what}" for what in page.evaluate(LAYOUT_JS, fig["index"]))  # before any click
         if fig["sliders"]:
             rail = page.evaluate(RAIL_JS, fig["index"])
             if rail is None:
@@ -195,6 +294,8 @@ def check_page(browser, base, rel, root, shots):
                 problems.append(f"{name}: moving its slider to step {target} changed nothing")
             else:
                 sliders_moved += 1
+    problems.extend(f"progress bar short of its end: {p}" for p in page.evaluate(PROGRESS_JS))
+    problems.extend(f"table header breaks inside the word {w!r}" for w in page.evaluate(HEADERS_JS))
     wide = page.evaluate(WIDE_JS)
     problems.extend(f"wider than the text column: {w}" for w in wide)
     shot = shots / (rel.with_suffix("").as_posix().replace("/", "__") + ".png")

@@ -1,5 +1,7 @@
 """The figures the book shows are computed by tested functions."""
 
+from pathlib import Path
+
 import numpy as np
 import plotly.io as pio
 import pytest
@@ -62,7 +64,10 @@ def test_book_renderer_gives_html_without_plotly_js():
     assert "mathjax" not in html.lower()  # the book has its own MathJax
     slider_html = pio.renderers._build_mime_bundle(viz.lif_slider_figure(currents=[1, 2], T=5).to_dict())["text/html"]
     assert "Plotly.animate" not in slider_html  # a slider figure waits for the reader; it does not auto-play
-    assert '"orientation":"v"' in html.replace(" ", "")  # the mode bar stands at the right edge, off the titles
+    # The mode bar lies horizontally: the book's stylesheet moves it into a strip above the figure.
+    assert '"modebar":{"orientation":"h"}' in html.replace(" ", "")
+    css = (Path(__file__).resolve().parents[1] / "book" / "_ext" / "static" / "book.css").read_text()
+    assert ".modebar-container { top: -26px !important; }" in css
 
 
 def test_spike_and_attention_figures():

@@ -27,8 +27,10 @@ def setup_plotly():
     once per page (the book ships plotly.min.js itself). Colab gets its own
     renderer.
     """
-    # The mode bar (zoom, save, ...) stands vertically at the right edge, where it covers no title.
-    pio.templates["spikformer"] = go.layout.Template(layout=dict(modebar=dict(orientation="v")))
+    # The mode bar (zoom, save, ...) lies horizontally, shown on hover; the book's stylesheet
+    # (book/_ext/static/book.css) moves it into a strip above each figure, where it covers no title or
+    # legend. (Standing vertically at the right edge, it covered the legends there.)
+    pio.templates["spikformer"] = go.layout.Template(layout=dict(modebar=dict(orientation="h")))
     pio.templates.default = "plotly+spikformer"
     if "google.colab" in sys.modules:
         pio.renderers.default = "colab"
