@@ -36,7 +36,7 @@ class SpikformerConfig:
     # Ablations (Table 1 and 5) and execution.
     attention: str = "ssa"  # one of ATTENTIONS
     attention_order: str = "qk_first"  # "qk_first": (Q K^T) V; "kv_first": Q (K^T V), same result
-    backend: str = "torch"  # LIF backend: "torch", "numba" (CPU) or "fused" (torch.compile, for CUDA)
+    backend: str = "auto"  # LIF backend: "auto" (triton on CUDA if installed, else torch), "torch", "numba" (CPU), "fused", "triton"
 
     def __post_init__(self):
         if self.embed_dim % 8:

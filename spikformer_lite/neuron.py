@@ -27,6 +27,10 @@ Three backends compute the same thing:
   spikes in the input's dtype, bit-identical to ``"torch"`` on float32; H (float32) carries no
   gradient. On CPU tensors it runs only under Triton's interpreter (``TRITON_INTERPRET=1``).
 
+``"auto"``, the default of ``LIF`` and of the model config, picks per call from the input's
+device: ``"triton"`` for CUDA tensors when triton imports (else ``"torch"``, with one warning
+saying so), ``"torch"`` everywhere else, as before.
+
 Reference: SpikingJelly ``neuron.LIFNode(tau=2., detach_reset=True)``, which
 the tests check against.
 """
@@ -34,6 +38,7 @@ the tests check against.
 import functools
 import math
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -42,7 +47,7 @@ from torch import nn
 from ._checks import check_time_major
 from .surrogate import spike_fn
 
-BACKENDS = ("torch", "numba", "fused", "triton")
+BACKENDS = ("torch", "numba", "fused", "triton", "auto")
 _NUMPY_DTYPES = {torch.float32: np.float32, torch.float64: np.float64}
 
 
@@ -159,7 +164,35 @@ def _lif_triton(x, tau, v_threshold, v_reset, detach_reset, alpha, return_h):
     return lif_triton(x, tau, v_threshold, v_reset, detach_reset, alpha, store_h=return_h)
 
 
-def lif(x, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha=4.0, backend="torch", return_h=False):
+@functools.lru_cache(maxsize=1)
+def triton_available():
+    """Whether the Triton kernels import (triton installed and working); checked once."""
+    try:
+        from .kernels import lif_triton  # noqa: F401
+    except Exception:  # ImportError, or a broken triton install
+        return False
+    return True
+
+
+_warned_no_triton = False
+
+
+def resolve_backend(x):
+    """The backend ``"auto"`` runs for input ``x``: "triton" on CUDA when available, else "torch"."""
+    global _warned_no_triton
+    if x.device.type != "cuda":
+        return "torch"
+    if triton_available():
+        return "triton"
+    if not _warned_no_triton:
+        _warned_no_triton = True
+        warnings.warn("spikformer_lite: triton is not available, so LIF layers on CUDA use the slower torch "
+                      "backend (pip install 'spikformer-lite[gpu]' for the fused Triton kernels)",
+                      RuntimeWarning, stacklevel=3)
+    return "torch"
+
+
+def lif(x, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha=4.0, backend="auto", return_h=False):
     """Multi-step LIF (eq. 1-3) over ``x`` of shape ``(T, ...)``.
 
     Returns the binary spikes ``S`` of the same shape, or ``(S, H)`` with the
@@ -168,6 +201,8 @@ def lif(x, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha=4.0, 
     check_time_major(x)
     if tau <= 1.0:
         raise ValueError(f"tau must be > 1 (the membrane must not over-correct), got {tau}")
+    if backend == "auto":
+        backend = resolve_backend(x)
     if backend == "torch":
         s, h = lif_torch(x, tau, v_threshold, v_reset, detach_reset, alpha)
     elif backend == "numba":
@@ -192,7 +227,7 @@ class LIF(nn.Module):
     trace H[t]. Every call starts from ``v_reset``: there is nothing to reset.
     """
 
-    def __init__(self, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha=4.0, backend="torch"):
+    def __init__(self, tau=2.0, v_threshold=1.0, v_reset=0.0, detach_reset=True, alpha=4.0, backend="auto"):
         super().__init__()
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")

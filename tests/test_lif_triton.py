@@ -106,3 +106,73 @@ def test_rejects_float64_and_cpu_without_interpreter(monkeypatch):
     monkeypatch.delenv("TRITON_INTERPRET")
     with pytest.raises(ValueError, match="runs on CUDA tensors"):
         lif(torch.zeros(2, 3), backend="triton")
+
+
+# ------------------------------------------------- the default backend ("auto")
+
+class _OnCuda:
+    """A stand-in input that says it lives on CUDA (no GPU here): resolve_backend reads only .device."""
+    device = torch.device("cuda")
+
+
+def test_auto_picks_triton_on_cuda_when_available(monkeypatch):
+    from spikformer_lite import neuron
+
+    monkeypatch.setattr(neuron, "triton_available", lambda: True)
+    assert neuron.resolve_backend(_OnCuda()) == "triton"
+    assert neuron.resolve_backend(torch.zeros(2, 3)) == "torch"  # the CPU default is unchanged
+
+
+def test_auto_falls_back_to_torch_on_cuda_with_one_warning(monkeypatch):
+    import warnings
+
+    from spikformer_lite import neuron
+
+    monkeypatch.setattr(neuron, "triton_available", lambda: False)
+    monkeypatch.setattr(neuron, "_warned_no_triton", False)
+    with pytest.warns(RuntimeWarning, match="triton is not available.*torch backend"):
+        assert neuron.resolve_backend(_OnCuda()) == "torch"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a second call stays silent
+        assert neuron.resolve_backend(_OnCuda()) == "torch"
+
+
+def test_layers_and_model_default_to_auto_which_runs_torch_on_cpu(monkeypatch):
+    import spikformer_lite as sl
+    from spikformer_lite import neuron
+
+    calls = []
+    real = neuron.lif_torch
+    monkeypatch.setattr(neuron, "lif_torch", lambda *a, **k: calls.append(1) or real(*a, **k))
+    x = _input((2, 50), seed=11)
+    assert LIF().backend == "auto" and sl.get_config("cifar10-4-256").backend == "auto"
+    assert torch.equal(LIF()(x), real(x)[0]) and calls  # the torch backend ran
+    model = sl.create_model("cifar10-4-256")
+    assert all(m.backend == "auto" for m in model.modules() if isinstance(m, LIF))
+
+
+def test_auto_runs_the_backend_it_resolves(monkeypatch):
+    from spikformer_lite import neuron
+
+    monkeypatch.setattr(neuron, "resolve_backend", lambda x: "triton")  # as on CUDA with triton
+    monkeypatch.setattr(neuron, "lif_torch", None)  # the torch backend must not run
+    x = _input((4, 30), seed=12)
+    s = LIF()(x)
+    monkeypatch.undo()
+    assert torch.equal(s, lif_torch(x)[0])
+
+
+def test_torch_compile_traces_through_without_graph_breaks():
+    """Dynamo captures the op in one graph (fullgraph=True) and autograd runs through it. The
+    "eager" compile backend only: deeper backends (aot_eager, inductor) trace a triton_op's
+    body on fake tensors, which Triton's interpreter cannot run (it reads data pointers), so
+    that path is checked only on a GPU."""
+    x = _input((4, 300), seed=13).requires_grad_()
+    f = torch.compile(lambda x: lif(x, backend="triton").sum(0), fullgraph=True, backend="eager")
+    y = f(x)
+    y.sum().backward()
+    x_ref = x.detach().clone().requires_grad_()
+    y_ref = lif_torch(x_ref)[0].sum(0)
+    y_ref.sum().backward()
+    assert torch.equal(y, y_ref)
+    torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-5, atol=1e-6)
