@@ -9,7 +9,7 @@ Each page is served from localhost and fails the check on:
 - a figure with a slider that does not change when the slider is moved (a real mouse click on
   another position of its rail);
 - math that MathJax left untypeset (raw ``\\(...\\)``), or a MathJax error;
-- a figure whose colour bar overlaps a plot area, whose title or legend lies under its mode bar, or whose
+- a figure whose colour bar overlaps a plot area, a slider or the legend, whose title or legend lies under its mode bar, or whose
   title or axis title is cut off at the figure's edge (LAYOUT_JS);
 - a progress bar short of its end: a widget bar below 100%, a text bar "n/N" with n < N (PROGRESS_JS);
 - a table header that wraps inside a word (HEADERS_JS);
@@ -123,7 +123,8 @@ WIDE_JS = """
 # Runs in the page: what overlaps or is cut off inside each plotly figure. Boxes are screen rectangles
 # (getBoundingClientRect); two boxes overlap when they share more than OVERLAP_PX in both directions.
 # - a colour bar (g.colorbar, with its ticks and title) over a subplot's plot area (its drag rectangle,
-#   rect.nsewdrag: exactly the area inside the axes), its own subplot's or another's;
+#   rect.nsewdrag: exactly the area inside the axes), its own subplot's or another's, or over a slider
+#   (g.slider-container, with its labels) or the legend (g.legend);
 # - the figure title (.gtitle) or the legend (g.legend) under the mode bar (.modebar, present even
 #   while hidden until hover);
 # - the figure title or an axis title (.g-xtitle, .g-ytitle) reaching outside the figure (svg.main-svg).
@@ -139,6 +140,8 @@ LAYOUT_JS = """
   gd.querySelectorAll('g.colorbar').forEach((cb, k) => {
     const b = box(cb);
     if (b && areas.some(a => overlap(a, b))) out.push('colour bar ' + k + ' overlaps a plot area');
+    const others = Array.from(gd.querySelectorAll('g.slider-container, g.legend')).map(box).filter(Boolean);
+    if (b && others.some(a => overlap(a, b))) out.push('colour bar ' + k + ' overlaps a slider or the legend');
   });
   const mb = gd.querySelector('.modebar');
   const mbox = mb ? box(mb) : null;

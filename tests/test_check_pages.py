@@ -84,6 +84,7 @@ BAD_LAYOUT = """<html><head><script src="plotly.min.js"></script></head><body><a
 <div id="cb" class="plotly-graph-div" style="width: 600px; height: 300px"></div>
 <div id="mb" class="plotly-graph-div" style="width: 600px; height: 300px"></div>
 <div id="cut" class="plotly-graph-div" style="width: 600px; height: 300px"></div>
+<div id="sl" class="plotly-graph-div" style="width: 600px; height: 300px"></div>
 <div class="cell_output"><div class="widget-hbox"><div class="widget-progress"><div class="progress">
 <div class="progress-bar" style="width: 0%"></div></div></div><div class="widget-html">0/125 [00:00&lt;?, ?it/s]</div></div>
 <pre>epoch 1:  40%|####      | 50/125 [00:10&lt;00:15, 5.0it/s]</pre></div>
@@ -99,6 +100,9 @@ Plotly.newPlot("mb", [{y: [1, 3, 2], name: "a rather long legend entry"}, {y: [2
                 margin: {t: 30}, legend: {x: 1, xanchor: "right", y: 1.12, orientation: "h"}}, {displayModeBar: true});
 Plotly.newPlot("cut", [{y: [1, 3, 2]}], {title: {text: "A title pushed past the left edge", x: 0, xanchor: "right"},
                xaxis: {title: {text: "x"}}});
+Plotly.newPlot("sl", [{z: [[1, 2], [3, 4]], type: "heatmap", colorbar: {orientation: "h", y: -0.45, yanchor: "top", len: 0.5, thickness: 12}}],
+               {title: {text: "colour bar on the slider"}, margin: {b: 140}, sliders: [{active: 0, y: -0.3, steps: [
+                 {label: "first", method: "skip", args: []}, {label: "second", method: "skip", args: []}]}]});
 </script></body></html>"""
 
 GOOD_LAYOUT = """<html><head><script src="plotly.min.js"></script><link rel="stylesheet" href="book.css"></head><body>
@@ -133,6 +137,7 @@ def layout_site(site):
 def test_overlaps_clipped_titles_frozen_bars_and_broken_headers_are_caught(layout_site):
     problems = "\n".join(run_check(layout_site, "bad_layout.html")["problems"])
     assert "figure 0 (colour bar on the data): colour bar 0 overlaps a plot area" in problems
+    assert "figure 3 (colour bar on the slider): colour bar 0 overlaps a slider or the legend" in problems
     assert "the title lies under the mode bar" in problems and "the legend lies under the mode bar" in problems
     assert 'the title is cut off at the edge of the figure: "A title pushed past the left edge"' in problems
     assert "progress bar short of its end: widget at 0% (0/125)" in problems
