@@ -3,6 +3,9 @@
 #             executed notebooks are cached, keyed on the notebooks and on the package source;
 #             FORCE=1 re-executes everything (CI does); no progress bars (spikformer_lite/progress.py)
 # make test-fresh  every notebook with an empty data root, the downloads served from a local mirror
+# make test-installed  as test-fresh, but as a Colab reader runs it: the package built as a wheel and installed
+#             (not editable) into a fresh venv with the lock's pins, the chapter notebooks alone in a temporary
+#             folder outside the repository (tests/book_installed.py; CI runs it instead of test-fresh)
 # make check-book  open every built page in headless Chromium and check it (book/_check_pages.py)
 # make bench-events  the event data path at CIFAR10-DVS's scale (benchmarks/bench_events.py)
 # make bench  print the LIF benchmark (numba vs torch vs SpikingJelly vs the memory floor), the training-step
@@ -16,7 +19,7 @@ PY := $(VENV)/bin/python
 export SPIKFORMER_DATA ?= $(HOME)/.cache/spikformer_lite
 export PYTHONUNBUFFERED := 1
 
-.PHONY: test test-fresh book check-book bench bench-events venv clean
+.PHONY: test test-fresh test-installed book check-book bench bench-events venv clean
 
 venv: $(VENV)/.installed
 
@@ -38,6 +41,9 @@ EXEC_KEY := $(shell cat requirements-lock.txt $$(find spikformer_lite book/_ext 
 
 test-fresh: venv
 	$(PY) tests/book_from_scratch.py
+
+test-installed: venv
+	$(PY) tests/book_installed.py --python $(PYTHON)
 
 book: venv
 	$(PY) book/_vendor.py
