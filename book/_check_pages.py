@@ -10,7 +10,7 @@ Each page is served from localhost and fails the check on:
   another position of its rail);
 - math that MathJax left untypeset (raw ``\\(...\\)``), or a MathJax error;
 - a figure whose colour bar overlaps a plot area, a slider or the legend, whose title or legend lies under its mode bar, or whose
-  title or axis title is cut off at the figure's edge (LAYOUT_JS);
+  title or axis title is cut off at the figure's edge, or whose markers lie outside a set axis range (LAYOUT_JS);
 - a progress bar short of its end: a widget bar below 100%, a text bar "n/N" with n < N (PROGRESS_JS);
 - a table header that wraps inside a word (HEADERS_JS);
 - a table, figure or image wider than the text column (cut off, or scrolling sideways);
@@ -127,7 +127,9 @@ WIDE_JS = """
 #   (g.slider-container, with its labels) or the legend (g.legend);
 # - the figure title (.gtitle) or the legend (g.legend) under the mode bar (.modebar, present even
 #   while hidden until hover);
-# - the figure title or an axis title (.g-xtitle, .g-ytitle) reaching outside the figure (svg.main-svg).
+# - the figure title or an axis title (.g-xtitle, .g-ytitle) reaching outside the figure (svg.main-svg);
+# - markers of a scatter trace outside an axis range the figure sets (autorange off; linear and log axes,
+#   log ranges in log10 as plotly keeps them); lines are not checked (a reference line may run past).
 LAYOUT_JS = """
 (i) => {
   const PX = 2;
@@ -151,6 +153,26 @@ LAYOUT_JS = """
   const lbox = legend ? box(legend) : null;
   if (mbox && tbox && overlap(mbox, tbox)) out.push('the title lies under the mode bar');
   if (mbox && lbox && overlap(mbox, lbox)) out.push('the legend lies under the mode bar');
+  const fl = gd._fullLayout || {};
+  for (const t of (gd._fullData || [])) {
+    if (t.visible !== true || !/^scatter(gl)?$/.test(t.type) || !String(t.mode || '').includes('markers')) continue;
+    const n = Math.max((t.x || []).length, (t.y || []).length);
+    const coords = (v, v0, dv) => v || Array.from({length: n}, (_, j) => (v0 || 0) + j * (dv || 1));  // y alone: x = x0 + j dx
+    const axes = [[fl['xaxis' + (t.xaxis || 'x').slice(1)], coords(t.x, t.x0, t.dx)],
+                  [fl['yaxis' + (t.yaxis || 'y').slice(1)], coords(t.y, t.y0, t.dy)]];
+    let outside = 0;
+    for (let j = 0; j < n; j++) {
+      const off = axes.some(([ax, v]) => {
+        if (!ax || ax.autorange !== false || !['linear', 'log'].includes(ax.type)) return false;
+        const val = ax.type === 'log' ? Math.log10(v[j]) : +v[j];
+        const [lo, hi] = [Math.min(...ax.range), Math.max(...ax.range)];
+        return Number.isFinite(val) && (val < lo - 1e-9 * (hi - lo) || val > hi + 1e-9 * (hi - lo));
+      });
+      const fin = axes.every(([ax, v]) => Number.isFinite(+v[j]));
+      if (fin && off) outside += 1;
+    }
+    if (outside) out.push(outside + ' marker(s) of trace "' + (t.name || t.index) + '" lie outside the set axis range');
+  }
   const svg = gd.querySelector('svg.main-svg');
   const fbox = svg ? box(svg) : null;
   if (fbox) {

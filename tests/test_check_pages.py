@@ -98,7 +98,7 @@ Plotly.newPlot("cb", [{z: [[1, 2], [3, 4]], type: "heatmap", colorbar: {x: 0.5}}
 Plotly.newPlot("mb", [{y: [1, 3, 2], name: "a rather long legend entry"}, {y: [2, 1, 3], name: "b"}],
                {title: {text: "A long title that runs all the way under the mode bar at the top", x: 0.98, xanchor: "right", y: 0.97},
                 margin: {t: 30}, legend: {x: 1, xanchor: "right", y: 1.12, orientation: "h"}}, {displayModeBar: true});
-Plotly.newPlot("cut", [{y: [1, 3, 2]}], {title: {text: "A title pushed past the left edge", x: 0, xanchor: "right"},
+Plotly.newPlot("cut", [{y: [1, 3, 2], mode: "markers", name: "rates"}], {yaxis: {range: [0, 2.5]}, title: {text: "A title pushed past the left edge", x: 0, xanchor: "right"},
                xaxis: {title: {text: "x"}}});
 Plotly.newPlot("sl", [{z: [[1, 2], [3, 4]], type: "heatmap", colorbar: {orientation: "h", y: -0.45, yanchor: "top", len: 0.5, thickness: 12}}],
                {title: {text: "colour bar on the slider"}, margin: {b: 140}, sliders: [{active: 0, y: -0.3, steps: [
@@ -120,8 +120,9 @@ Plotly.newPlot("cb", [{z: [[1, 2], [3, 4]], type: "heatmap"},
                       {z: [[4, 3], [2, 1]], type: "heatmap", xaxis: "x2", yaxis: "y2", showscale: false}],
                {grid: {rows: 1, columns: 2, pattern: "independent"}, title: {text: "Two maps, one colour bar"},
                 modebar: {orientation: "h"}});
-Plotly.newPlot("lg", [{y: [1, 3, 2], name: "a rather long legend entry"}, {y: [2, 1, 3], name: "b"}],
-               {title: {text: "A title and a legend", x: 0.5}, modebar: {orientation: "h"},
+Plotly.newPlot("lg", [{y: [1, 3, 2], name: "a rather long legend entry"}, {y: [2, 1, 3], name: "b"},
+                      {x: [0.01, 0.3], y: [1, 3], mode: "markers", xaxis: "x", name: "log"}],
+               {title: {text: "A title and a legend", x: 0.5}, modebar: {orientation: "h"}, xaxis: {type: "log", range: [-2.1, 0.5]},
                 yaxis: {title: {text: "membrane potential"}}}, {displayModeBar: true});
 </script></body></html>"""
 
@@ -140,6 +141,7 @@ def test_overlaps_clipped_titles_frozen_bars_and_broken_headers_are_caught(layou
     assert "figure 3 (colour bar on the slider): colour bar 0 overlaps a slider or the legend" in problems
     assert "the title lies under the mode bar" in problems and "the legend lies under the mode bar" in problems
     assert 'the title is cut off at the edge of the figure: "A title pushed past the left edge"' in problems
+    assert 'figure 2 (A title pushed past the left edge): 1 marker(s) of trace "rates" lie outside the set axis range' in problems
     assert "progress bar short of its end: widget at 0% (0/125)" in problems
     assert 'progress bar short of its end: text bar "' in problems and "50/125" in problems
     assert "table header breaks inside the word 'Accuracy'" in problems

@@ -1,4 +1,5 @@
-"""Sphinx extension: the book's stylesheet (static/book.css: tables that wrap, the live-widget note)
+"""Sphinx extension: the book's stylesheet (static/book.css: tables that wrap, headers that break between
+words only, each figure's mode bar in a strip above it, the live-widget note)
 and two fixes for errors the browser check (book/_check_pages.py) found in every page.
 
 - sphinx-thebe 0.3.1 under Jupyter Book 1 writes its inline ``const THEBE_JS_URL = ...`` script twice,
