@@ -317,3 +317,27 @@ def test_the_book_build_turns_progress_bars_off():
 
     make = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
     assert "SPIKFORMER_PROGRESS=off $(VENV)/bin/jupyter-book build" in make
+
+
+def test_event_frames_grid_figure_rows_per_recording_and_polarity():
+    frames = np.zeros((2, 3, 2, 5, 5), np.uint8)
+    frames[0, 1, 1, 2, 3] = 4       # recording 0, bin 1, ON
+    frames[1, 2, 0, 0, 0] = 2       # recording 1, bin 2, OFF
+    fig = viz.event_frames_grid_figure(frames, ["a", "b"], title="t")
+    assert len(fig.data) == 2 * 2 * 3
+    assert fig.data[1].z[2][3] == 4 and fig.data[1].colorscale[-1][1] != fig.data[3].colorscale[-1][1]  # ON reds
+    assert fig.data[3 * 3 + 2].z[0][0] == 2                 # b's OFF row, t=2
+    assert all(t.zmax == 4 for t in fig.data)               # one colour range for all panels
+    assert [a.text for a in fig.layout.annotations][:4] == ["a: ON t=0", "a: ON t=1", "a: ON t=2", "a: OFF t=0"]
+    with pytest.raises(ValueError):
+        viz.event_frames_grid_figure(frames, ["a"])
+
+
+def test_confusion_matrix_and_figure():
+    cm = viz.confusion_matrix([0, 1, 1, 2], [0, 1, 2, 2], 3)
+    assert cm.tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 1]] and cm.sum() == 4
+    with pytest.raises(ValueError):
+        viz.confusion_matrix([0, 3], [0, 1], 3)
+    fig = viz.confusion_figure({"A": cm, "B": 2 * cm}, ["x", "y", "z"], title="c")
+    assert len(fig.data) == 2 and fig.data[1].zmax == 2 and fig.data[0].text[1][2] == "1" and fig.data[0].text[0][1] == ""
+    assert [a.text for a in fig.layout.annotations] == ["A", "B"]

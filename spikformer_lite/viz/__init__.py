@@ -18,10 +18,10 @@ from .model import (  # noqa: F401
     architecture_figure, attention_ops, ops_figure, attention_overlay_figure, attention_overlay_slider_figure,
 )
 from .events import (  # noqa: F401
-    events_3d_figure, frames_figure, frames_slider_figure, emulator_slider_figure,
+    events_3d_figure, frames_figure, frames_slider_figure, emulator_slider_figure, event_frames_grid_figure,
 )
 from .training import (  # noqa: F401
-    lr_schedule_figure, training_curves_figure,
+    lr_schedule_figure, training_curves_figure, confusion_matrix, confusion_figure,
 )
 from .engine import (  # noqa: F401
     short_layer_name, layer_activity, layer_activity_figure, layer_activity_slider_figure, and_popcount_figure,

@@ -128,3 +128,22 @@ def emulator_slider_figure(events_by_threshold, sensor_size, height=380):
 
 
 # ---------------------------------------------------------------- training (reproduction chapters)
+
+
+def event_frames_grid_figure(frames, names, title="", height=None):
+    """Several recordings' event frames (S, T, 2, H, W) in one grid: for each recording a row of ON panels
+    (reds) above a row of OFF panels (blues), one column per time bin; ``names`` labels the recordings.
+    One colour range for all panels, so that the counts compare across recordings and binnings."""
+    f = np.stack([_np(x) for x in frames])
+    if f.ndim != 5 or f.shape[2] != 2 or len(names) != len(f):
+        raise ValueError(f"frames must be (S, T, 2, H, W) with one name per recording; got shape {f.shape} "
+                         f"and {len(names)} names")
+    zmax = float(f.max()) or 1.0
+    T = f.shape[1]
+    traces, titles = [], []
+    for s, name in enumerate(names):
+        for polarity, channel in (("ON", 1), ("OFF", 0)):
+            traces += [_channel_heatmap(f[s, t, channel], zmax, polarity) for t in range(T)]
+            titles += [f"{name}: {polarity} t={t}" for t in range(T)]
+    return _heatmap_grid(traces, titles, T, title, lambda rows: height or 130 * rows + 70, vertical_spacing=0.03,
+                         top=60)
