@@ -88,7 +88,9 @@ def layer_activity_slider_figure(inputs, ops, t=0, sample=0, height=440):
         frames.append(go.Frame(name=layer, data=[_activity_trace(z, kind), _ops_bar(ops, layer)], traces=[0, 1],
                                layout=dict(title_text=_activity_title(layer, t, active, int(total), ops[layer]))))
     fig.frames = frames
-    fig.update_layout(sliders=[_slider(layers, "layer: ", [short_layer_name(n) for n in layers])])
+    # the slider goes below the colour bar and the bar chart's layer names, so that it covers neither
+    slider = dict(_slider(layers, "layer: ", [short_layer_name(n) for n in layers]), y=-0.42, yanchor="top")
+    fig.update_layout(sliders=[slider], height=height + 90, margin=dict(b=200))
     return fig
 
 
