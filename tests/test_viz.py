@@ -341,3 +341,17 @@ def test_confusion_matrix_and_figure():
     fig = viz.confusion_figure({"A": cm, "B": 2 * cm}, ["x", "y", "z"], title="c")
     assert len(fig.data) == 2 and fig.data[1].zmax == 2 and fig.data[0].text[1][2] == "1" and fig.data[0].text[0][1] == ""
     assert [a.text for a in fig.layout.annotations] == ["A", "B"]
+
+
+def test_attention_overlay_slider_grid():
+    """cols wraps the heads into rows; titles replace the default head names."""
+    image = np.zeros((32, 32, 3), np.uint8)
+    grids = torch.rand(2, 8, 8, 8)  # (T, heads, g, g)
+    fig = viz.attention_overlay_slider_figure(image, grids, heads=tuple(range(8)), cols=4,
+                                              titles=[f"h{h}" for h in range(8)])
+    assert len(fig.data) == 16 and len(fig.frames) == 2
+    assert fig.data[9].xaxis == "x5" and fig.data[9].yaxis == "y5"          # head 4 opens the second row
+    assert fig.layout.xaxis5.domain == fig.layout.xaxis.domain              # same column as head 0
+    assert fig.layout.yaxis5.domain[1] < fig.layout.yaxis.domain[0]         # below it
+    assert [a.text for a in fig.layout.annotations][:2] == ["h0", "h1"]
+    assert np.allclose(fig.data[9].z, grids[0, 4].numpy())

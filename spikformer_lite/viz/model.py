@@ -175,20 +175,26 @@ def attention_overlay_figure(image, grid_maps, titles, height=300, zmax=None):
     return fig
 
 
-def attention_overlay_slider_figure(image, grid_maps, heads=(0, 1, 2, 3), active=0, height=320):
-    """Kernel-free: (T, Hd, g, g) attention grids of a few heads over the image, a slider over time steps."""
+def attention_overlay_slider_figure(image, grid_maps, heads=(0, 1, 2, 3), active=0, height=320, cols=None,
+                                    titles=None):
+    """Kernel-free: (T, Hd, g, g) attention grids of a few heads over the image, a slider over time steps.
+
+    ``cols``: panels per row (default: all heads in one row); ``titles``: one per head (default "head h").
+    """
     a = _np(grid_maps)
     img = _np(image)
     zmax = float(a[:, list(heads)].max()) or 1.0
-    fig = make_subplots(rows=1, cols=len(heads), subplot_titles=[f"head {h}" for h in heads],
-                        horizontal_spacing=0.02)
+    cols = cols or len(heads)
+    rows = -(-len(heads) // cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles or [f"head {h}" for h in heads],
+                        horizontal_spacing=0.02, vertical_spacing=0.08 if rows > 1 else 0.0)
 
     def traces(t):
         return [tr for i, h in enumerate(heads)
                 for tr in _attention_overlay_traces(img, a[t, h], zmax, showscale=i == len(heads) - 1)]
 
     for i, trace in enumerate(traces(active)):
-        fig.add_trace(trace, row=1, col=i // 2 + 1)
+        fig.add_trace(trace, row=i // 2 // cols + 1, col=i // 2 % cols + 1)
     fig.frames = [go.Frame(name=str(t), data=traces(t)) for t in range(a.shape[0])]
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
