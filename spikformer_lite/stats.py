@@ -59,7 +59,7 @@ def mcnemar(correct_a, correct_b):
     b_only = int((b & ~a).sum())
     m = a_only + b_only
     k = min(a_only, b_only)
-    tail = sum(math.comb(m, i) for i in range(k + 1)) / 2.0**m if m else 1.0
+    tail = sum(math.comb(m, i) for i in range(k + 1)) / 2**m if m else 1.0  # exact integers: no overflow
     return {"n": int(a.size), "acc_a": float(a.mean()), "acc_b": float(b.mean()),
             "diff": float(a.mean() - b.mean()), "a_only": a_only, "b_only": b_only,
             "p_value": min(1.0, 2.0 * tail)}

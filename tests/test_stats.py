@@ -128,3 +128,18 @@ def test_paired_helpers_reject_bad_input(a, b, match):
         mcnemar(a, b)
     with pytest.raises(ValueError, match=match):
         paired_bootstrap(a, b)
+
+
+def test_mcnemar_with_thousands_of_discordant_samples():
+    """2**m overflows a float past m = 1023; the exact integer tail must not."""
+    import numpy as np
+
+    from spikformer_lite.stats import mcnemar
+
+    a = np.r_[np.ones(4000, bool), np.zeros(3662, bool)]
+    b = ~a
+    r = mcnemar(a, b)
+    assert (r["a_only"], r["b_only"]) == (4000, 3662)
+    assert 0 < r["p_value"] < 0.01
+    assert mcnemar(np.r_[a, True], np.r_[b, True])["p_value"] == r["p_value"]
+    assert mcnemar(np.ones(3000, bool), np.zeros(3000, bool))["p_value"] == 0.0  # underflows to 0, no error
