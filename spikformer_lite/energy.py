@@ -172,6 +172,8 @@ def spikingjelly_sops(model, x):
     ``activation_based.op_counter.SynOpCounter`` counts an operation wherever an operand is binary, so it
     counts nothing on layers fed with the residual stream's token counts (Q, K, V, the first MLP layer) and
     counts SSA's products as they are computed, (Q K^T) V. The chapter on energy sets it beside our count.
+    Each operation is counted once, under the innermost module that performs it (SSA's products under
+    ``blocks.i.attn``), so the values sum to the model's total.
     """
     import torch
     from spikingjelly.activation_based.op_counter import DispatchCounterMode, SynOpCounter
@@ -179,8 +181,26 @@ def spikingjelly_sops(model, x):
     counter = SynOpCounter()
     with torch.no_grad(), DispatchCounterMode([counter]):
         model(x if x.dim() == 5 else model.encode(x))
+    # The counter records each operation under its module's scope and again under every enclosing scope
+    # ("Global", the model, "sps", ...). Keep each scope's own operations: its total minus those of the
+    # nearest recorded scopes inside it, so that the values add up to the model's total once.
+    totals = {scope: sum(ops.values()) for scope, ops in counter.get_counts().items()}
+
+    def enclosing(scope):
+        while "." in scope:
+            scope = scope.rsplit(".", 1)[0]
+            if scope in totals:
+                return scope
+        return "Global" if scope != "Global" and "Global" in totals else None
+
+    own = dict(totals)
+    for scope, n in totals.items():
+        outer = enclosing(scope)
+        if outer is not None:
+            own[outer] -= n
+    assert min(own.values(), default=0) >= 0, "SpikingJelly's scopes do not nest as expected"
     prefix = type(model).__name__ + "."
-    return {scope.removeprefix(prefix): sum(ops.values()) for scope, ops in counter.get_counts().items()}
+    return {scope.removeprefix(prefix): n for scope, n in own.items() if n and scope != "Global"}
 
 
 def attention_macs(N, D, d, order):
