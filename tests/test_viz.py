@@ -355,3 +355,17 @@ def test_attention_overlay_slider_grid():
     assert fig.layout.yaxis5.domain[1] < fig.layout.yaxis.domain[0]         # below it
     assert [a.text for a in fig.layout.annotations][:2] == ["h0", "h1"]
     assert np.allclose(fig.data[9].z, grids[0, 4].numpy())
+
+
+def test_wrap_title_keeps_every_word_and_fits_lines():
+    from spikformer_lite.viz._base import wrap_title
+
+    text = "record 3007 (cat no. 8 of the class-sorted test set)<br><sub>CIFAR-10, JPEG re-encoded (quality 75)</sub>"
+    wrapped = wrap_title(text, 240)
+    lines = wrapped.split("<br>")
+    assert len(lines) > 2
+    assert all(len(line.replace("<sub>", "").replace("</sub>", "")) <= 40 for line in lines)
+    assert " ".join(line.replace("<sub>", "").replace("</sub>", "") for line in lines).split() == \
+        text.replace("<br>", " ").replace("<sub>", "").replace("</sub>", "").split()
+    assert all(line.startswith("<sub>") and line.endswith("</sub>") for line in lines if "JPEG" in line)
+    assert wrap_title("short", 600) == "short"

@@ -66,10 +66,28 @@ def _np(x):
     return np.ascontiguousarray(x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x)
 
 
+def wrap_title(text, width_px, font_px=17):
+    """Break a plotly title into lines that fit ``width_px`` (plotly never wraps a title itself, and the static
+    page cuts it at the figure's edge). Lines are split at spaces; a segment wrapped in <sub>...</sub> is
+    wrapped with the tags repeated on each line, at the smaller size of subscript text."""
+    import re
+    import textwrap
+
+    lines = []
+    for segment in text.split("<br>"):
+        m = re.fullmatch(r"(<(\w+)>)(.*)(</\2>)", segment, flags=re.S)
+        open_tag, inner, close_tag = (m.group(1), m.group(3), m.group(4)) if m else ("", segment, "")
+        chars = max(10, int(width_px / (0.55 * font_px * (0.7 if open_tag == "<sub>" else 1.0))))
+        lines += [open_tag + line + close_tag for line in textwrap.wrap(inner, chars) or [""]]
+    return "<br>".join(lines)
+
+
 def image_figure(image, title="", height=260):
     """An (H, W, 3) uint8 image."""
     fig = go.Figure(go.Image(z=_np(image)))
-    fig.update_layout(height=height, width=height, margin=dict(l=10, r=10, t=40, b=10), title=title)
+    title = wrap_title(title, height - 20) if title else title
+    extra = 20 * title.count("<br>")
+    fig.update_layout(height=height + extra, width=height, margin=dict(l=10, r=10, t=40 + extra, b=10), title=title)
     fig.update_xaxes(visible=False)
     fig.update_yaxes(visible=False)
     return fig

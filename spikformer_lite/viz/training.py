@@ -6,7 +6,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ._base import SPIKE_COLOR, INPUT_COLOR
+from ._base import SPIKE_COLOR, INPUT_COLOR, wrap_title
 
 
 def lr_schedule_figure(recipes, epochs_per_point=1, height=320):
@@ -36,7 +36,9 @@ def training_curves_figure(rows, title="", height=360):
                                      name=split, line_color=color, showlegend=col == 1, legendgroup=split),
                           row=1, col=col)
     fig.update_xaxes(title_text="epoch")
-    fig.update_layout(height=height, margin=dict(l=50, r=20, t=60, b=50), title=title)
+    title = wrap_title(title, 560) if title else title   # the book's text column is about 700 px wide; leave room
+    extra = 22 * title.count("<br>")
+    fig.update_layout(height=height + extra, margin=dict(l=50, r=20, t=60 + extra, b=50), title=title)
     return fig
 
 
