@@ -49,7 +49,7 @@ book: venv
 	$(PY) book/_vendor.py
 	@mkdir -p _build
 	@if [ -n "$(FORCE)" ] || [ "$$(cat _build/.exec-key 2>/dev/null)" != "$(EXEC_KEY)" ]; then \
-		echo "execution cache cleared (package source changed, or FORCE set)"; rm -rf _build/.jupyter_cache; fi
+		echo "execution cache cleared (package source changed, or FORCE set)"; rm -rf _build/.jupyter_cache _build/.doctrees _build/jupyter_execute; fi
 	@echo "$(EXEC_KEY)" > _build/.exec-key
 	SPIKFORMER_PROGRESS=off $(VENV)/bin/jupyter-book build . -W --keep-going --path-output .
 	@echo "open _build/html/index.html"
