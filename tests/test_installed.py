@@ -1,7 +1,6 @@
 """The package as a reader installs it: a wheel, not editable, in a folder with no repository beside it
 (Colab: `pip install "spikformer-lite @ git+..."`). What the chapters read must come with it."""
 
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -29,16 +28,11 @@ CHECK = textwrap.dedent("""
 
 
 def test_a_wheel_installed_outside_the_repository_has_what_the_chapters_read(tmp_path):
-    src = tmp_path / "src"  # build from a copy: the checkout gets no build/ or egg-info
-    src.mkdir()
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
-        shutil.copy(REPO / name, src / name)
-    shutil.copytree(REPO / "spikformer_lite", src / "spikformer_lite",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from book_installed import build_wheel  # the wheel from a copy: the checkout gets no build/ or egg-info
+
+    wheel = build_wheel(tmp_path)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path / "dist"), str(src)],
-                   check=True, capture_output=True)
-    wheel = next((tmp_path / "dist").glob("spikformer_lite-*.whl"))
     assert 5e6 < wheel.stat().st_size < 20e6, f"the wheel weighs {wheel.stat().st_size / 1e6:.1f} MB"  # checkpoints in it
     site = tmp_path / "site"
     subprocess.run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)], check=True, capture_output=True)
