@@ -12,6 +12,7 @@ DVS128 Gesture) is this one model with a different SpikformerConfig; see
 C.1); there is no LayerNorm, dropout or drop-path.
 """
 
+import collections
 import math
 
 import torch
@@ -229,6 +230,7 @@ class Spikformer(nn.Module):
     def __init__(self, cfg: SpikformerConfig):
         super().__init__()
         self.cfg = cfg
+        self._pending_finite_checks = collections.deque()  # GPU input checks in flight
         self.sps = SPS(cfg)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
         self.head = nn.Linear(cfg.embed_dim, cfg.num_classes)
@@ -259,10 +261,47 @@ class Spikformer(nn.Module):
         if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
             raise ValueError(f"Spikformer input is {x.dtype} but the model's parameters are {weight.dtype}: convert "
                              f"one of them (x.to({weight.dtype}) or model.to({x.dtype}))")
-        if not torch.isfinite(x).all():
-            bad = (~torch.isfinite(x)).sum().item()
-            raise ValueError(f"Spikformer input has {bad} non-finite value(s) (NaN or Inf) of {x.numel()}: "
-                             "no LIF would fire on them and the logits would look valid; check the data")
+        self._check_finite(x)
+
+    def _check_finite(self, x):
+        """NaN or Inf input raises a ValueError. On the CPU at once. On a GPU without a synchronisation:
+        the count of bad values is copied to the host asynchronously, and the error is raised by the
+        first forward pass after the copy has landed, or by ``check_deferred_input()`` (the training loop
+        and ``evaluate`` call it where they read results back, before anything is written)."""
+        if x.device.type == "cpu":
+            if not torch.isfinite(x).all():
+                raise ValueError(_non_finite_message((~torch.isfinite(x)).sum().item(), x.numel()))
+            return
+        if x.device.type != "cuda" or torch.compiler.is_compiling():
+            return  # a compiled graph carries no Python-side bookkeeping
+        self.check_deferred_input(wait=False)
+        host = torch.empty((), dtype=torch.int64, pin_memory=True)
+        host.copy_((~torch.isfinite(x)).sum(), non_blocking=True)
+        done = torch.cuda.Event()
+        done.record()
+        self._pending_finite_checks.append((done, host, x.numel()))
+
+    def check_deferred_input(self, wait=True):
+        """Raise the ValueError of a GPU forward pass whose input held NaN or Inf. ``wait``: block until
+        every pending check has landed (one synchronisation); else read only those already landed."""
+        pending = self._pending_finite_checks
+        while pending:
+            done, host, numel = pending[0]
+            if wait:
+                done.synchronize()
+            elif not done.query():
+                return
+            pending.popleft()
+            if host.item():
+                back = len(pending) + 1
+                pending.clear()
+                raise ValueError(_non_finite_message(host.item(), numel) + " (checked asynchronously on the GPU: "
+                                 f"the input of the forward pass {back} call(s) back)")
+
+    def __getstate__(self):  # copies and pickles carry no CUDA events
+        state = self.__dict__.copy()
+        state["_pending_finite_checks"] = collections.deque()
+        return state
 
     def forward(self, x, return_attn=False):
         self.check_input(x)
@@ -285,6 +324,11 @@ class Spikformer(nn.Module):
             if isinstance(module, LIF):
                 module.backend = backend
         return self
+
+
+def _non_finite_message(bad, numel):
+    return (f"Spikformer input has {bad} non-finite value(s) (NaN or Inf) of {numel}: no LIF would fire on "
+            "them and the logits would look valid; check the data")
 
 
 def _init_weights(module):

@@ -30,8 +30,9 @@ def manifest(folder=CHECKPOINTS):
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def load_published(name, folder=CHECKPOINTS, backend="torch"):
-    """The published model ``name`` (eval mode, float32) and its manifest entry."""
+def load_published(name, folder=CHECKPOINTS, backend="auto"):
+    """The published model ``name`` (eval mode, float32, on the CPU) and its manifest entry. ``backend``: the
+    LIF backend; "auto" runs torch on CPU tensors and the Triton kernels once the model is moved to a GPU."""
     entries = manifest(folder)
     if name not in entries:
         raise KeyError(f"no published checkpoint {name!r}; the manifest in {folder} lists {sorted(entries)}")
@@ -40,7 +41,7 @@ def load_published(name, folder=CHECKPOINTS, backend="torch"):
     return model_from_checkpoint(ckpt, backend), entry
 
 
-def model_from_checkpoint(ckpt, backend="torch"):
+def model_from_checkpoint(ckpt, backend="auto"):
     cfg = config_from_dict({**ckpt["config"], "backend": backend})
     model = Spikformer(cfg)
     try:

@@ -41,6 +41,7 @@ from .checkpoint import (
     CheckpointError, check_same_model, config_to_dict, load_checkpoint, rng_state, save_checkpoint, set_rng_state,
     sha256sum,
 )
+from . import gpu
 from .config import get_config, list_models
 from .model import Spikformer
 
@@ -66,7 +67,7 @@ class Recipe:
     mixup_prob: float  # probability that a batch is mixed
     mixup_off_epoch: int  # no mixup from this epoch on
     augment: str  # "official" (CIFAR RandAugment / DVS SNNAugmentWide), "flip_crop", "flip", "none"
-    amp: bool  # float16 autocast + GradScaler on CUDA (ignored on CPU)
+    amp: bool  # autocast on CUDA: bfloat16, or float16 + GradScaler where the GPU has no bf16 (ignored on CPU)
     per_step_lr: bool  # False: lr changes once an epoch (timm's default); True: every step
     eval_batch_size: int = 256
     model_overrides: dict = field(default_factory=dict)  # config fields this recipe changes
@@ -76,6 +77,9 @@ class Recipe:
     # False: torch's AdamW decays every parameter (the quick recipes, and every run before this field).
     filter_bias_and_bn: bool = False
 
+
+# On a GPU the training loop reads the loss and accuracy back every SYNC_EVERY steps (see train_one_epoch).
+SYNC_EVERY = 25
 
 RECIPES = {
     # ZK-Zhou/spikformer cifar10/cifar10.yml (epochs, T, batch, lr, schedule, augmentation, mixup) and
@@ -169,14 +173,17 @@ def make_optimizer(model, recipe):
     groups as timm's ``create_optimizer_v2`` does by default in the official scripts: biases and every 1-D
     parameter (BatchNorm's weight and bias) get no weight decay; the rest decay by ``recipe.weight_decay``.
     Otherwise one group, every parameter decayed (torch's default; the quick recipes)."""
+    # On a GPU, torch's fused AdamW: one kernel for every parameter instead of a few per tensor. The CPU
+    # keeps the default implementation, so CPU runs (and their bit-exact resume) are unchanged.
+    fused = {"fused": True} if next(model.parameters()).device.type == "cuda" else {}
     if not recipe.filter_bias_and_bn:
-        return torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+        return torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay, **fused)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if p.requires_grad:
             (no_decay if p.ndim <= 1 or name.endswith(".bias") else decay).append(p)
     return torch.optim.AdamW([dict(params=no_decay, weight_decay=0.0), dict(params=decay, weight_decay=recipe.weight_decay)],
-                             lr=recipe.lr)
+                             lr=recipe.lr, **fused)
 
 
 # ---------------------------------------------------------------- data
@@ -338,10 +345,12 @@ def soft_cross_entropy(logits, target):
     return torch.sum(-target * F.log_softmax(logits.float(), dim=-1), dim=-1).mean()
 
 
-def autocast(device, recipe, bf16=False):
-    """float16 autocast on CUDA when the recipe says amp; bfloat16 on CPU when asked (``bf16``)."""
+def autocast(device, recipe, bf16=False, amp_dtype=None):
+    """On CUDA when the recipe says amp: autocast to ``amp_dtype``, by default bfloat16 where the GPU has
+    it and float16 where not (``gpu.amp_dtype``; float16 needs a GradScaler). On CPU: bfloat16 when
+    asked (``bf16``). Else a no-op."""
     if device.type == "cuda" and recipe.amp:
-        return torch.autocast("cuda", dtype=torch.float16)
+        return torch.autocast("cuda", dtype=amp_dtype or gpu.amp_dtype(device))
     if device.type == "cpu" and bf16:
         return torch.autocast("cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
@@ -378,7 +387,8 @@ class EpochState:
 
 
 def train_one_epoch(model, split, optimizer, recipe, epoch, cfg, device=torch.device("cpu"), seed=0, scaler=None,
-                    bf16=False, rank=0, world=1, state=None, on_step=None, progress=True, max_steps=None):
+                    bf16=False, rank=0, world=1, state=None, on_step=None, progress=True, max_steps=None,
+                    amp_dtype=None, sync_every=None):
     """One epoch of training. Returns dict(loss, acc, img_per_s, time_s, steps, lr).
 
     ``state``: an ``EpochState`` to continue from (a mid-epoch checkpoint). ``on_step(state)`` is
@@ -400,19 +410,45 @@ def train_one_epoch(model, split, optimizer, recipe, epoch, cfg, device=torch.de
     bar = tqdm(total=len(batches), initial=state.step, desc=f"epoch {epoch}", disable=not progress or rank != 0,
                leave=False, dynamic_ncols=True)
     steps_per_epoch = len(batches)
+    # The host reads the steps' losses and accuracies every ``sync_every`` steps: every step on the CPU,
+    # where reading costs nothing; in blocks of SYNC_EVERY on a GPU, which computes asynchronously: while
+    # it runs a step, the CPU makes the next batch and queues its kernels, and a read would make it wait.
+    # Checkpoints (on_step) are taken only after a read, so a non-finite loss is found before anything
+    # is written after it.
+    sync_every = sync_every or (1 if device.type == "cpu" else SYNC_EVERY)
+    pending, block_t0 = [], None
+
+    def read_pending():
+        nonlocal block_t0
+        losses = torch.stack([loss for _, loss, _, _ in pending]).tolist()  # the one synchronisation
+        corrects = torch.stack([c for _, _, c, _ in pending]).tolist()
+        _check_deferred_input(model)
+        for (step, _, _, B), loss, correct in zip(pending, losses, corrects):
+            if not math.isfinite(loss):
+                raise TrainingError(f"non-finite loss ({loss}) at epoch {epoch}, step {step}: the run stops; "
+                                    "the last checkpoint written before this step is kept")
+            state.loss_sum += loss * B
+            state.correct += correct
+            state.seen += B
+        state.time_s += time.perf_counter() - block_t0
+        state.step = pending[-1][0] + 1
+        bar.set_postfix(loss=f"{state.loss_sum / state.seen:.3f}", acc=f"{state.correct / state.seen:.3f}",
+                        img_s=f"{state.seen * world / state.time_s:.0f}", refresh=False)
+        bar.update(len(pending))
+        pending.clear()
+        block_t0 = None
+
     for step in range(state.step, len(batches)):
-        t0 = time.perf_counter()
+        if block_t0 is None:
+            block_t0 = time.perf_counter()
         lr = lr_at(epoch + step / steps_per_epoch if recipe.per_step_lr else epoch, recipe)
         for group in optimizer.param_groups:
             group["lr"] = lr
         x, target = make_batch(split, batches[step], True, recipe, epoch, gen, cfg, device)
         x, target = x.to(device, non_blocking=True), target.to(device, non_blocking=True)
-        with autocast(device, recipe, bf16):
+        with autocast(device, recipe, bf16, amp_dtype):
             logits = model(x)
         loss = soft_cross_entropy(logits, target)
-        if not torch.isfinite(loss):
-            raise TrainingError(f"non-finite loss ({loss.item()}) at epoch {epoch}, step {step}: the run stops; "
-                                "the last checkpoint written before this step is kept")
         optimizer.zero_grad(set_to_none=True)
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -421,18 +457,12 @@ def train_one_epoch(model, split, optimizer, recipe, epoch, cfg, device=torch.de
         else:
             loss.backward()
             optimizer.step()
-        B = len(target)
-        state.loss_sum += loss.item() * B
-        state.correct += (logits.argmax(1) == target.argmax(1)).sum().item()
-        state.seen += B
-        state.time_s += time.perf_counter() - t0
-        state.step = step + 1
-        bar.set_postfix(loss=f"{state.loss_sum / state.seen:.3f}", acc=f"{state.correct / state.seen:.3f}",
-                        img_s=f"{state.seen * world / state.time_s:.0f}", refresh=False)
-        bar.update(1)
-        if on_step is not None and state.step < len(batches):
-            state.gen_state = gen.get_state()
-            on_step(state)
+        pending.append((step, loss.detach(), (logits.argmax(1) == target.argmax(1)).sum(), len(target)))
+        if len(pending) == sync_every or step + 1 == len(batches):
+            read_pending()
+            if on_step is not None and state.step < len(batches):
+                state.gen_state = gen.get_state()
+                on_step(state)
     bar.close()
     loss_sum, correct, seen = _reduce([state.loss_sum, state.correct, float(state.seen)], device)
     return dict(loss=loss_sum / seen, acc=correct / seen, img_per_s=seen / max(state.time_s, 1e-9),
@@ -441,7 +471,7 @@ def train_one_epoch(model, split, optimizer, recipe, epoch, cfg, device=torch.de
 
 @torch.no_grad()
 def evaluate(model, split, batch_size=256, device=torch.device("cpu"), cfg=None, bf16=False, progress=True,
-             rank=0, world=1, recipe=None):
+             rank=0, world=1, recipe=None, amp_dtype=None):
     """Top-1 accuracy and mean cross-entropy on every sample of ``split``. Returns dict(loss, acc, n, time_s)."""
     from .progress import tqdm
 
@@ -449,22 +479,32 @@ def evaluate(model, split, batch_size=256, device=torch.device("cpu"), cfg=None,
     recipe = recipe or RECIPES[("cifar", "quick")]
     model.eval()
     idx = torch.arange(len(split))[rank::world]
-    loss_sum = correct = 0.0
+    losses, corrects = [], []  # per batch, on the device: read once at the end (no sync per batch)
     t0 = time.perf_counter()
     for start in tqdm(range(0, len(idx), batch_size), desc="evaluate", disable=not progress or rank != 0,
                       leave=False, dynamic_ncols=True):
         x, y = make_batch(split, idx[start:start + batch_size], False, recipe, 0, None, cfg, device)
-        x, y = x.to(device), y.to(device)
-        with autocast(device, recipe, bf16):
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        with autocast(device, recipe, bf16, amp_dtype):
             logits = model(x)
-        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum").item()
-        correct += (logits.argmax(1) == y).sum().item()
+        losses.append(F.cross_entropy(logits.float(), y, reduction="sum"))
+        corrects.append((logits.argmax(1) == y).sum())
+    _check_deferred_input(model)
+    loss_sum = sum(torch.stack(losses).tolist()) if losses else 0.0
+    correct = float(sum(torch.stack(corrects).tolist())) if corrects else 0.0
     loss_sum, correct, n = _reduce([loss_sum, correct, float(len(idx))], device)
     return dict(loss=loss_sum / n, acc=correct / n, n=int(n), time_s=time.perf_counter() - t0)
 
 
 def _unwrap(model):
     return model.module if hasattr(model, "module") else model
+
+
+def _check_deferred_input(model):
+    """Raise a GPU forward pass's deferred NaN/Inf input error (``Spikformer.check_deferred_input``)."""
+    check = getattr(_unwrap(model), "check_deferred_input", None)
+    if check is not None:
+        check()
 
 
 # ---------------------------------------------------------------- the run
@@ -534,12 +574,19 @@ def build_parser():
     p.add_argument("--data-root", help="data folder (default: $SPIKFORMER_DATA or ~/.cache/spikformer_lite)")
     p.add_argument("--out", required=True, help="output folder: last.pt, log.csv, log.json")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--backend", choices=("torch", "numba", "fused"),
-                   help="LIF backend (default: numba on CPU, torch on CUDA; fused: torch.compile, for CUDA)")
+    p.add_argument("--backend", choices=("auto", "torch", "numba", "fused", "triton"),
+                   help="LIF backend (default: numba on CPU; auto on CUDA, which is triton when triton imports, "
+                        "else torch; fused: torch.compile)")
     p.add_argument("--bf16", action="store_true",
                    help="bfloat16 autocast for the training steps on CPU (where the CPU has bf16); the test set is "
                         "still evaluated in float32, as the published model and the engine run")
-    p.add_argument("--no-amp", action="store_true", help="no float16 autocast on CUDA")
+    p.add_argument("--no-amp", action="store_true", help="no autocast on CUDA: float32 (matmuls in TF32)")
+    p.add_argument("--amp-dtype", choices=("bf16", "fp16"),
+                   help="autocast dtype on CUDA (default: bf16 where the GPU has it, else fp16 with a GradScaler)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="CUDA: deterministic algorithms (torch.use_deterministic_algorithms, cuBLAS workspace, no "
+                        "cuDNN autotuner), so that a resumed run matches an uninterrupted one where torch can "
+                        "guarantee it. CPU runs are deterministic without it")
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm across processes (CUDA only)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
@@ -589,7 +636,7 @@ def run(argv=None):
     if args.T is not None:
         overrides["T"] = args.T
     device_type = torch.device(args.device).type
-    overrides.setdefault("backend", "numba" if device_type == "cpu" else "torch")
+    overrides.setdefault("backend", "numba" if device_type == "cpu" else "auto")
     if args.backend:
         overrides["backend"] = args.backend
     problems = []
@@ -598,7 +645,14 @@ def run(argv=None):
     if device_type == "cuda" and overrides["backend"] == "numba":
         problems.append("--backend numba runs on CPU only; use --backend torch with --device cuda")
     if args.bf16 and device_type != "cpu":
-        problems.append("--bf16 is for CPU; on CUDA the recipe's float16 AMP applies (--no-amp to disable)")
+        problems.append("--bf16 is for CPU; on CUDA the recipe's autocast applies (--amp-dtype to choose, "
+                        "--no-amp to disable)")
+    if args.amp_dtype and device_type != "cuda":
+        problems.append("--amp-dtype is for CUDA; on CPU use --bf16")
+    if overrides["backend"] == "triton" and device_type != "cuda":
+        problems.append("--backend triton runs on CUDA only; use numba or torch on the CPU")
+    if args.amp_dtype == "bf16" and device_type == "cuda" and torch.cuda.is_available() and not gpu.bf16_supported():
+        problems.append(f"--amp-dtype bf16, but {torch.cuda.get_device_name(0)} has no bfloat16; use fp16")
     if args.sync_bn and device_type != "cuda":
         problems.append("--sync-bn needs CUDA (torch's SyncBatchNorm has no CPU path)")
     if recipe.warmup_epochs > recipe.epochs:
@@ -622,6 +676,10 @@ def run(argv=None):
         numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
 
     rank, world, _, device = _setup_distributed(args.device)
+    cuda_settings = gpu.setup_cuda(args.deterministic) if device.type == "cuda" else {}
+    amp_dtype = None
+    if device.type == "cuda" and recipe.amp:
+        amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(args.amp_dtype) or gpu.amp_dtype(device)
     out = Path(args.out)
     ckpt_path = out / "last.pt"
     if ckpt_path.exists() and not args.resume:
@@ -641,10 +699,12 @@ def run(argv=None):
     torch.manual_seed(args.seed)
     model = Spikformer(cfg).to(device)
     optimizer = make_optimizer(model, recipe)
-    scaler = torch.amp.GradScaler("cuda") if device.type == "cuda" and recipe.amp else None
+    scaler = torch.amp.GradScaler("cuda") if amp_dtype == torch.float16 else None
     meta = dict(preset=args.preset, data=data, recipe_name=args.recipe, recipe=asdict(recipe), argv=list(argv or sys.argv[1:]),
                 commit=git_commit(), hardware=hardware(), world_size=world, data_source=train_split.source,
-                test_source=test_split.source, bf16=bool(args.bf16), seed=args.seed)
+                test_source=test_split.source, bf16=bool(args.bf16), seed=args.seed,
+                amp_dtype=str(amp_dtype).replace("torch.", "") if amp_dtype else None,
+                deterministic=bool(args.deterministic), cuda=cuda_settings)
     if args.init_from:
         meta["init_from"] = _init_from(model, args.init_from, cfg, args.preset, device, start=not args.resume)
     rows, epoch, epoch_state, wall_s = [], 0, EpochState(), 0.0
@@ -659,6 +719,9 @@ def run(argv=None):
         if ckpt["meta"].get("init_from", {}).get("sha256") != meta.get("init_from", {}).get("sha256"):
             raise SystemExit(f"error: {ckpt_path} started from {ckpt['meta'].get('init_from', {}).get('path')}, "
                              f"not from {args.init_from}; resume with the same --init-from")
+        if ckpt["meta"].get("amp_dtype") != meta["amp_dtype"]:
+            raise SystemExit(f"error: {ckpt_path} was trained with autocast dtype {ckpt['meta'].get('amp_dtype')}, "
+                             f"this run would use {meta['amp_dtype']}; resume with the same --amp-dtype/--no-amp")
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         if scaler is not None and ckpt.get("scaler"):
@@ -707,9 +770,10 @@ def run(argv=None):
             break
         t0 = time.perf_counter()
         tr = train_one_epoch(train_model, train_split, optimizer, recipe, epoch, cfg, device, args.seed, scaler,
-                             args.bf16, rank, world, epoch_state, on_step, not args.no_progress, args.max_steps)
+                             args.bf16, rank, world, epoch_state, on_step, not args.no_progress, args.max_steps,
+                             amp_dtype)
         te = evaluate(train_model, test_split, recipe.eval_batch_size, device, cfg, False,
-                      not args.no_progress, rank, world, recipe)
+                      not args.no_progress, rank, world, recipe, amp_dtype)
         wall_s += time.perf_counter() - t0
         rows.append(dict(epoch=epoch, lr=tr["lr"], train_loss=tr["loss"], train_acc=tr["acc"],
                          test_loss=te["loss"], test_acc=te["acc"], train_img_s=tr["img_per_s"],

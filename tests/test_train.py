@@ -145,6 +145,80 @@ def test_a_nan_loss_stops_training_and_names_the_step():
         train.train_one_epoch(model, split, opt, recipe, 0, model.cfg, progress=False)
 
 
+def _tiny_run(sync_every, nan_at=None, on_step=None):
+    torch.manual_seed(0)
+    model = sl.create_model("cifar10-4-384", depth=1, embed_dim=32, num_heads=2, T=1, backend="torch")
+    split = train.Split(torch.randint(0, 255, (96, 32, 32, 3), dtype=torch.uint8), torch.randint(0, 10, (96,)),
+                        "cifar", "random test images", 10)
+    recipe = train.get_recipe("cifar10", "quick", batch_size=16, augment="flip")
+    opt = torch.optim.AdamW(model.parameters())
+    if nan_at is not None:  # the head's bias turns NaN in the step ``nan_at``'s forward pass
+        calls = [0]
+
+        def poison(module, args):
+            if calls[0] == nan_at:
+                with torch.no_grad():
+                    module.bias.fill_(float("nan"))
+            calls[0] += 1
+        model.head.register_forward_pre_hook(poison)
+    result = train.train_one_epoch(model, split, opt, recipe, 0, model.cfg, progress=False, on_step=on_step,
+                                   sync_every=sync_every)
+    return model, result
+
+
+def test_reading_results_in_blocks_changes_nothing_but_when_they_are_read():
+    """On a GPU the loop reads loss and accuracy back every SYNC_EVERY steps, not every step: the same
+    weights, loss and accuracy, bit for bit, and checkpoints (on_step) come only after a read."""
+    seen_1, seen_4 = [], []
+    m1, r1 = _tiny_run(1, on_step=lambda st: seen_1.append(st.step))
+    m4, r4 = _tiny_run(4, on_step=lambda st: seen_4.append(st.step))
+    assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m4.state_dict().values()))
+    assert (r1["loss"], r1["acc"], r1["steps"]) == (r4["loss"], r4["acc"], r4["steps"]) and r1["steps"] == 6
+    assert seen_1 == [1, 2, 3, 4, 5] and seen_4 == [4]  # the last step's state is the epoch's end
+
+
+def test_a_nan_loss_read_in_a_block_names_its_own_step_and_no_checkpoint_follows_it():
+    seen = []
+    with pytest.raises(train.TrainingError, match="non-finite loss .* at epoch 0, step 2:"):
+        _tiny_run(4, nan_at=2, on_step=lambda st: seen.append(st.step))
+    assert seen == []  # steps 0-3 form the first block: nothing was handed to on_step
+    seen = []
+    with pytest.raises(train.TrainingError, match="step 5:"):
+        _tiny_run(4, nan_at=5, on_step=lambda st: seen.append(st.step))
+    assert seen == [4]  # the checkpoint after step 3 (before the NaN) only
+
+
+class _FakeEvent:
+    def __init__(self, landed):
+        self.landed, self.waited = landed, False
+
+    def query(self):
+        return self.landed
+
+    def synchronize(self):
+        self.waited = self.landed = True
+
+
+def test_gpu_input_check_is_deferred_until_its_copy_has_landed():
+    """What ``Spikformer`` does with a CUDA input's NaN count, with stand-ins for the CUDA event: a
+    forward pass reads only checks that have landed (no waiting); ``check_deferred_input`` waits."""
+    model = sl.create_model("cifar10-4-384", depth=1, embed_dim=32, num_heads=2, T=1)
+    pending = model._pending_finite_checks
+    ok, bad = _FakeEvent(True), _FakeEvent(False)
+    pending.extend([(ok, torch.tensor(0), 10), (bad, torch.tensor(3), 10)])
+    model.check_deferred_input(wait=False)  # the clean one is read; the bad one has not landed yet
+    assert len(pending) == 1 and not bad.waited
+    with pytest.raises(ValueError, match=r"3 non-finite value\(s\) .* of 10.*asynchronously.*1 call\(s\) back"):
+        model.check_deferred_input()
+    assert bad.waited and not pending
+    pending.append((_FakeEvent(True), torch.tensor(2), 10))
+    with pytest.raises(ValueError, match="2 non-finite"):  # landed: raised without waiting
+        model.check_deferred_input(wait=False)
+    import copy
+    pending.append((_FakeEvent(False), torch.tensor(0), 10))
+    assert not copy.deepcopy(model)._pending_finite_checks  # copies carry no events
+
+
 # ---------------------------------------------------------------- checkpoints
 
 def test_checkpoint_errors(tmp_path):
