@@ -88,3 +88,9 @@ def gpu_description():
         pass
     return (f"{props.name}, {props.total_memory / 2**30:.0f} GiB, sm_{props.major}{props.minor}, driver {driver}, "
             f"CUDA {torch.version.cuda}, torch {torch.__version__}, triton {triton_v}")
+
+
+def lif_backend(device):
+    """The LIF backend for a model on ``device``: the Numba kernels on a CPU, "auto" (the Triton kernels
+    when triton imports, else torch) on a GPU."""
+    return "numba" if torch.device(device).type == "cpu" else "auto"

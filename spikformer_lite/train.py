@@ -308,7 +308,8 @@ def make_batch(split, idx, train, recipe, epoch, generator, cfg, device=None):
             elif train and recipe.augment == "flip":
                 x = augment.hflip(x, 0.5, generator)
             x = normalize(x)
-        x = x.unsqueeze(0).expand(cfg.T, *x.shape)  # direct encoding: (T, B, 3, H, W)
+        if device is not None:
+            x = x.to(device, non_blocking=True)  # one image per sample travels, not T copies
     else:
         x = split.x[idx]  # (B, T, P, H, W): integer counts from a FrameStore, or frames held in memory
         if device is not None:
@@ -320,15 +321,18 @@ def make_batch(split, idx, train, recipe, epoch, generator, cfg, device=None):
             if recipe.augment == "official":
                 x = augment.snn_augment_wide(x, generator=generator)
         x = x.transpose(0, 1)  # (T, B, P, H, W)
-    if not train:
-        return x, y
-    target = augment.smooth_one_hot(y, split.num_classes, recipe.smoothing)
-    if recipe.mixup_alpha > 0 and epoch < recipe.mixup_off_epoch:
-        if float(torch.rand(1, generator=generator)) < recipe.mixup_prob:
-            lam = float(torch.distributions.Beta(recipe.mixup_alpha, recipe.mixup_alpha).sample())
-            x = lam * x + (1 - lam) * x.flip(1)
-            target = lam * target + (1 - lam) * target.flip(0)
-    return x, target
+    direct = split.kind == "cifar"  # x is still (B, 3, H, W): direct encoding repeats it over T at the end
+    target = None
+    if train:
+        target = augment.smooth_one_hot(y, split.num_classes, recipe.smoothing)
+        if recipe.mixup_alpha > 0 and epoch < recipe.mixup_off_epoch:
+            if float(torch.rand(1, generator=generator)) < recipe.mixup_prob:
+                lam = float(torch.distributions.Beta(recipe.mixup_alpha, recipe.mixup_alpha).sample())
+                x = lam * x + (1 - lam) * x.flip(0 if direct else 1)  # the batch axis
+                target = lam * target + (1 - lam) * target.flip(0)
+    if direct:
+        x = x.unsqueeze(0).expand(cfg.T, *x.shape)  # direct encoding: (T, B, 3, H, W), a view
+    return (x, target) if train else (x, y)
 
 
 @functools.lru_cache(maxsize=4)
