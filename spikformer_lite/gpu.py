@@ -25,15 +25,15 @@ def setup_cuda(deterministic=False):
     - TF32 for float32 matmuls (torch's default is strict float32; cuDNN convolutions already use
       TF32 by default, and SpikingJelly's 1x1 Conv1d linears run on it).
     - ``deterministic=False``: ``cudnn.benchmark`` picks the fastest convolution algorithms.
-    - ``deterministic=True``: ``torch.use_deterministic_algorithms(True)``, cuDNN's deterministic
-      algorithms and no autotuner, and ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (cuBLAS reads it when it
-      starts, so call this before the first matmul on the GPU). Two runs from the same checkpoint then
-      give the same weights where torch can guarantee it; an operation without a deterministic
-      implementation raises a RuntimeError that names it.
+    - ``deterministic=True``: ``torch.use_deterministic_algorithms(True, warn_only=True)``, cuDNN's
+      deterministic algorithms and no autotuner, and ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` (cuBLAS reads it
+      when it starts, so call this before the first matmul on the GPU). Two runs from the same checkpoint
+      then give the same weights where torch can guarantee it; an operation without a deterministic
+      implementation warns, naming itself, rather than stopping a long run.
     """
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
+        torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = not deterministic
     torch.backends.cudnn.deterministic = bool(deterministic)
     torch.backends.cuda.matmul.allow_tf32 = True
