@@ -10,6 +10,11 @@
 # make bench-events  the event data path at CIFAR10-DVS's scale (benchmarks/bench_events.py)
 # make bench  print the LIF benchmark (numba vs torch vs SpikingJelly vs the memory floor), the training-step
 #             benchmark and the inference benchmark (event-driven engine vs dense torch vs SpikingJelly)
+# make bench-gpu  training and eval throughput on one GPU, ours (each LIF backend, fp32/bf16/fp16) against
+#             SpikingJelly (benchmarks/bench_gpu.py --save: results/<date>-gpu-train.txt); without CUDA it
+#             says so and measures nothing
+# make gpu-carry  the wheels and CIFAR-10 file a lent GPU machine lacks, into .whl/ and .carry/, for
+#             benchmarks/gpu_check.sh there (benchmarks/gpu_carry.sh; needs PyPI, not the venv)
 # Each target first creates .venv and installs the pinned environment (requirements-lock.txt).
 
 PYTHON ?= python3
@@ -19,7 +24,7 @@ PY := $(VENV)/bin/python
 export SPIKFORMER_DATA ?= $(HOME)/.cache/spikformer_lite
 export PYTHONUNBUFFERED := 1
 
-.PHONY: test test-fresh test-installed book check-book bench bench-events venv clean
+.PHONY: test test-fresh test-installed book check-book bench bench-events bench-gpu gpu-carry venv clean
 
 venv: $(VENV)/.installed
 
@@ -66,6 +71,12 @@ bench: venv
 # recordings and 5 GB of frame stores): peak memory, samples/s, disk; results/<date>-events.txt
 bench-events: venv
 	$(PY) benchmarks/bench_events.py --train-steps 2 --rebuild --save
+
+bench-gpu: venv
+	$(PY) benchmarks/bench_gpu.py --save
+
+gpu-carry:
+	bash benchmarks/gpu_carry.sh
 
 clean:
 	rm -rf _build
