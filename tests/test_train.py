@@ -326,7 +326,7 @@ def test_torchrun_two_processes_match_one_process_on_the_same_global_batch(tmp_p
     """DDP with per-process BatchNorm statistics (as the official code, which has no SyncBatchNorm by
     default): each process normalises its half of the batch, and the gradients are averaged. One process
     computes the same by running the two halves separately and averaging their losses."""
-    args = ["--preset", "cifar10-4-384", "--recipe", "quick", "--set", "depth=1", "embed_dim=32", "num_heads=2",
+    args = ["--device", "cpu", "--preset", "cifar10-4-384", "--recipe", "quick", "--set", "depth=1", "embed_dim=32", "num_heads=2",
             "--T", "2", "--train-subset", "256", "--test-subset", "64", "--batch-size", "32", "--epochs", "1",
             "--warmup-epochs", "0", "--augment", "none", "--no-progress", "--threads", "1", "--backend", "torch",
             "--max-steps", "1"]
