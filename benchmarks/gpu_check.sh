@@ -2,7 +2,9 @@
 # The GPU check: the one script a session with a lent GPU runs on the device machine, from the repo root,
 # after `bash benchmarks/gpu_carry.sh` here (the device run carries .whl and .carry):
 #
-#   bash benchmarks/gpu_check.sh [OUT]      OUT: a folder for the results ($OUT if set, else gpu_check_out)
+#   bash benchmarks/gpu_check.sh [OUT]      OUT: a folder for the results (else gpu_check_out; where $OUT is
+#                                           set, as on the device machine: summary.txt, the benchmark table
+#                                           and gpu_check.tar.gz of all logs, since 8 files at most come back)
 #
 # Each step runs under `timeout`, its output teed into OUT/<step>.log; a failed or timed-out step is
 # recorded in OUT/summary.txt (exit code, seconds) and the next one runs. The whole run stays within
@@ -248,7 +250,15 @@ if [ "${1:-}" = "--step" ]; then  # one step, run by run_step under timeout
     exit $?
 fi
 
-OUTDIR=${1:-${OUT:-gpu_check_out}}
+# The device tool brings back at most 8 files from $OUT: there the steps write to a folder of their own,
+# and $OUT receives summary.txt, the saved benchmark table and one gpu_check.tar.gz of everything.
+PACK=""
+if [ -z "${1:-}" ] && [ -n "${OUT:-}" ]; then
+    PACK=$OUT
+    OUTDIR=/tmp/gpu_check_out
+else
+    OUTDIR=${1:-gpu_check_out}
+fi
 mkdir -p "$OUTDIR" && OUTDIR=$(cd "$OUTDIR" && pwd)
 BUDGET=${GPU_CHECK_SECONDS:-470}
 START=$(date +%s)
@@ -278,3 +288,10 @@ run_step compile 150 90
     echo "total $(($(date +%s) - START)) s"
 } >> "$OUTDIR/summary.txt"
 cat "$OUTDIR/summary.txt"
+if [ -n "$PACK" ]; then
+    mkdir -p "$PACK"
+    cp "$OUTDIR/summary.txt" "$PACK/"
+    cp "$OUTDIR"/results/*-gpu-train.txt "$PACK/" 2>/dev/null
+    tar -czf "$PACK/gpu_check.tar.gz" -C "$(dirname "$OUTDIR")" "$(basename "$OUTDIR")"
+    ls -l "$PACK"
+fi
