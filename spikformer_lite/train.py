@@ -44,6 +44,7 @@ from .checkpoint import (
 from . import gpu
 from .config import get_config, list_models
 from .model import Spikformer
+from .neuron import BACKENDS
 
 
 class TrainingError(RuntimeError):
@@ -577,8 +578,8 @@ def build_parser():
     p.add_argument("--max-steps", type=int, help="stop each epoch after this many steps (smoke tests)")
     p.add_argument("--data-root", help="data folder (default: $SPIKFORMER_DATA or ~/.cache/spikformer_lite)")
     p.add_argument("--out", required=True, help="output folder: last.pt, log.csv, log.json")
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--backend", choices=("auto", "torch", "numba", "fused", "triton"),
+    p.add_argument("--device", default=str(gpu.default_device()))
+    p.add_argument("--backend", choices=BACKENDS,
                    help="LIF backend (default: numba on CPU; auto on CUDA, which is triton when triton imports, "
                         "else torch; fused: torch.compile)")
     p.add_argument("--bf16", action="store_true",
@@ -640,7 +641,7 @@ def run(argv=None):
     if args.T is not None:
         overrides["T"] = args.T
     device_type = torch.device(args.device).type
-    overrides.setdefault("backend", "numba" if device_type == "cpu" else "auto")
+    overrides.setdefault("backend", gpu.lif_backend(device_type))
     if args.backend:
         overrides["backend"] = args.backend
     problems = []
